@@ -1,0 +1,87 @@
+"""Checks that types alone cannot express. Each returns problems as 'full.key: what, fix'."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from forge.config.schema import RECIPES
+
+CHOICES = {
+    "data.format": ("auto", "prompt_completion", "messages"),
+    "hardware.device": ("cpu", "cuda"),
+    "hardware.precision": ("fp32", "bf16", "fp16"),
+    "hardware.runtime": ("local",),
+    "model.source": ("tiny", "hub"),
+}
+REFUSED_METHODS = {
+    "ppo": "PPO was removed from TRL in 1.13; use recipe=rlhf (RLOO against a reward model)",
+}
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def check(cfg: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value is not None and value not in allowed:
+            problems.append(f"{key}: '{value}' is not one of {', '.join(allowed)}")
+
+    method = _get(cfg, "recipe.method")
+    if method in REFUSED_METHODS:
+        problems.append(f"recipe.method: {REFUSED_METHODS[method]}")
+    elif method is not None and method not in RECIPES:
+        problems.append(f"recipe.method: unknown method '{method}' (known: {', '.join(RECIPES)})")
+
+    for key in ("data.val_fraction", "data.test_fraction"):
+        value = _get(cfg, key)
+        if value is not None and not 0 < value < 0.5:
+            problems.append(f"{key}: {value} must be between 0 and 0.5")
+    for key in ("recipe.max_steps", "recipe.batch_size", "recipe.max_length", "eval.max_new_tokens"):
+        value = _get(cfg, key)
+        if value is not None and value <= 0:
+            problems.append(f"{key}: {value} must be positive")
+    if (lr := _get(cfg, "recipe.learning_rate")) is not None and not 0 < lr < 1:
+        problems.append(f"recipe.learning_rate: {lr} must be between 0 and 1")
+    if (rank := _get(cfg, "recipe.lora_rank")) is not None and rank <= 0:
+        problems.append(f"recipe.lora_rank: {rank} must be positive")
+
+    source = _get(cfg, "model.source")
+    if source == "tiny":
+        tiny = _get(cfg, "model.tiny")
+        if not tiny:
+            problems.append("model.tiny: required when model.source is 'tiny'")
+        elif tiny["hidden_size"] % tiny["num_heads"]:
+            problems.append(
+                f"model.tiny.num_heads: {tiny['num_heads']} does not divide "
+                f"hidden_size {tiny['hidden_size']}"
+            )
+        elif (ml := _get(cfg, "recipe.max_length")) and ml > tiny["context_length"]:
+            problems.append(
+                f"recipe.max_length: {ml} exceeds model.tiny.context_length {tiny['context_length']}"
+            )
+    if source == "hub":
+        if not _get(cfg, "model.hub_id"):
+            problems.append("model.hub_id: required when model.source is 'hub'")
+        revision = _get(cfg, "model.revision")
+        if not revision or not re.fullmatch(r"[0-9a-f]{40}", str(revision)):
+            problems.append(
+                f"model.revision: '{revision}' is not a pinned 40-hex commit "
+                "(copy it from the model page's history)"
+            )
+
+    if _get(cfg, "hardware.device") == "cuda":
+        from forge.hardware.detect import detect
+
+        if detect().device != "cuda":
+            problems.append(
+                f"hardware.device: 'cuda' requested by hardware={_get(cfg, 'hardware.name')}, "
+                "but no NVIDIA GPU was detected (use hardware=auto or hardware=cpu)"
+            )
+    return problems

@@ -1,0 +1,1 @@
+"""Hardware detection (nvidia-ml-py, no torch import) and the `hardware=auto` resolver."""

@@ -1,0 +1,63 @@
+"""A run records itself: git SHA, library versions, seeds, input hashes (STYLE 8)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate", "datasets",
+             "dvc", "dvclive", "hydra-core", "lm_eval")
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_hash(path: Path) -> str:
+    """sha256 over (relative name, content hash) of every file under path."""
+    if path.is_file():
+        return file_hash(path)
+    h = hashlib.sha256()
+    for p in sorted(q for q in path.rglob("*") if q.is_file()):
+        h.update(f"{p.relative_to(path).as_posix()}\0{file_hash(p)}\n".encode())
+    return h.hexdigest()
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def manifest(inputs: dict[str, Path], seeds: dict[str, int], **extra: Any) -> dict[str, Any]:
+    return {
+        "git_sha": git_sha(),
+        "versions": versions(),
+        "seeds": seeds,
+        "inputs": {name: tree_hash(p) for name, p in sorted(inputs.items())},
+        **extra,
+    }
