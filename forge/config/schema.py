@@ -30,8 +30,8 @@ class TinyModelConfig:
     num_heads: int = _f(4, "Attention heads (hidden_size must divide evenly).")
     num_layers: int = _f(4, "Decoder layers.")
     pretrain_batch_size: int = _f(32, "Sequences per pretraining step.")
-    pretrain_learning_rate: float = _f(3e-3, "Peak AdamW learning rate for pretraining.")
-    pretrain_steps: int = _f(60, "Language-model steps on generated demo text (0: random init).")
+    pretrain_learning_rate: float = _f(1e-3, "Peak AdamW learning rate for pretraining.")
+    pretrain_steps: int = _f(300, "Steps on generated echo dialogues (0: random init).")
     seed: int = _f(0, "Seeds the tokenizer corpus, the init and pretraining.")
     vocab_size: int = _f(512, "Byte-level BPE vocabulary, special tokens included.")
 

@@ -1,4 +1,4 @@
-"""The embedded demo task: reverse the letters of a word, or add two two-digit numbers.
+"""The embedded demo task: reverse the letters of a word ("reverse: abcd" -> "dcba").
 
 Generated deterministically by seed and committed as data/raw/demo.jsonl:
     python -m forge.data.demo            # rewrites data/raw/demo.jsonl
@@ -19,17 +19,12 @@ def reversal(rng: random.Random) -> dict[str, str]:
     return {"prompt": f"reverse: {word}", "completion": word[::-1]}
 
 
-def addition(rng: random.Random) -> dict[str, str]:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
-    return {"prompt": f"add: {a}+{b}", "completion": str(a + b)}
-
-
-def generate(n: int = 5000, seed: int = 0, sums_share: float = 0.25) -> list[dict[str, str]]:
+def generate(n: int = 4000, seed: int = 0) -> list[dict[str, str]]:
     rng = random.Random(seed)
-    return [addition(rng) if rng.random() < sums_share else reversal(rng) for _ in range(n)]
+    return [reversal(rng) for _ in range(n)]
 
 
-def write(path: Path = DEMO_PATH, n: int = 5000, seed: int = 0) -> Path:
+def write(path: Path = DEMO_PATH, n: int = 4000, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for row in generate(n, seed):

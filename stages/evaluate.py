@@ -1,0 +1,23 @@
+"""dvc repro evaluate   -- results/eval/{metrics.json,samples_*.jsonl}: base vs candidate."""
+
+from pathlib import Path
+
+from forge.stage import run_stage
+
+
+def main() -> None:
+    from forge.config.compose import load_group
+    from forge.evaluate.run import evaluate
+    from forge.hardware.detect import detect
+    from forge.model.base import base_path
+
+    metrics = evaluate(
+        load_group("eval"), base_path(Path("models/base")), Path("models/candidate"),
+        Path("data/prepared"), Path("results/eval"), device=detect().device,
+    )
+    for key in sorted(metrics):
+        print(f"evaluate: {key} = {metrics[key]}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
