@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from forge.config import schema
+from forge.config.validate import REFUSED_METHODS, check
 from forge.errors import ConfigError, ForgeError
 from forge.hardware.detect import register_resolver
 
@@ -62,8 +63,10 @@ def _diagnose(conf_dir: Path, overrides: list[str]) -> list[str]:
     for ov in overrides:
         prefix, key, value = _split(ov)
         if key in GROUPS:
-            options = [o for o in _options(conf_dir, key)]
-            if value not in options and value != "null":
+            options = _options(conf_dir, key)
+            if key == "recipe" and value in REFUSED_METHODS:
+                problems.append(f"recipe={value}: {REFUSED_METHODS[value]}")
+            elif value not in options and value != "null":
                 problems.append(
                     f"{key}={value}: no such option in conf/{key}/ "
                     f"(options: {', '.join(options)}){_close(value, options)}"
@@ -131,8 +134,6 @@ def compose(overrides: list[str], conf_dir: Path = Path("conf")) -> DictConfig:
         raise ConfigError(problems) from exc
     problems = [p for g in GROUPS if g in cfg for p in _group_unknowns(cfg, g)]
     problems += [f"{k}: unknown key" for k in cfg.keys() if k not in GROUPS]
-    from forge.config.validate import check
-
     problems += check(to_container(cfg))
     if problems:
         raise ConfigError(problems)

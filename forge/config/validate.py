@@ -76,12 +76,4 @@ def check(cfg: dict[str, Any]) -> list[str]:
                 "(copy it from the model page's history)"
             )
 
-    if _get(cfg, "hardware.device") == "cuda":
-        from forge.hardware.detect import detect
-
-        if detect().device != "cuda":
-            problems.append(
-                f"hardware.device: 'cuda' requested by hardware={_get(cfg, 'hardware.name')}, "
-                "but no NVIDIA GPU was detected (use hardware=auto or hardware=cpu)"
-            )
     return problems

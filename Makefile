@@ -1,0 +1,36 @@
+# make help   -- every target sets itself up: a fresh clone needs only Python 3.11 and git.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## Create .venv/ and install Forge with its pinned dependencies
+
+run: setup ## Compose the embedded default and run the whole DAG (base, prepare, train, evaluate, gate)
+	source $(VENV)/bin/activate && forge run
+
+test: setup ## Unit and integration tests (fast, offline)
+	$(PY) -m pytest -q
+
+test-all: setup ## Every tier that can run here: default, slow and container
+	$(PY) -m pytest -q -m "not gpu"
+
+lint: setup ## ruff check and format check
+	$(VENV)/bin/ruff check forge stages tests benchmarks hydra_plugins
+	$(VENV)/bin/ruff format --check forge stages tests benchmarks hydra_plugins
+
+bench: setup ## Benchmarks (ratios against baselines measured in the same run)
+	source $(VENV)/bin/activate && python benchmarks/noop_repro.py && python benchmarks/train_overhead.py
+
+.PHONY: help setup run test test-all lint bench

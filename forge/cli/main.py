@@ -1,0 +1,48 @@
+"""`forge` command line. One module per command; heavy imports stay inside commands, so
+`forge --help` never imports torch. Errors print one line; `--debug` shows the traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from forge.cli import compose, run, validate
+
+app = typer.Typer(
+    name="forge",
+    help="Declarative LLM post-training: Hydra configs, a DVC pipeline, gated promotion.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    """Declarative LLM post-training: Hydra configs, a DVC pipeline, gated promotion."""
+
+
+app.command("compose")(compose.main)
+app.command("validate")(validate.main)
+app.command("run")(run.main)
+
+
+def main() -> None:
+    from forge.errors import ForgeError
+
+    debug = "--debug" in sys.argv[1:]
+    if debug:  # accepted anywhere on the line, not only before the command
+        sys.argv = [a for a in sys.argv if a != "--debug"]
+    try:
+        app()
+    except ForgeError as exc:
+        if debug:
+            raise
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        for problem in problems:
+            print(f"forge: error: {problem}", file=sys.stderr)
+        sys.exit(exc.exit_code)

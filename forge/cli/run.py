@@ -1,0 +1,80 @@
+"""forge run [OVERRIDES]: forge compose, then dvc repro with progress, then the gate verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+STAGE_RE = re.compile(r"(?:Running stage|Stage) '([\w@.-]+)'")
+
+
+def _stages() -> list[str]:
+    import yaml
+
+    return list((yaml.safe_load(Path("dvc.yaml").read_text()) or {}).get("stages", {}))
+
+
+def repro(extra: list[str]) -> int:
+    """Stream `dvc repro`, advancing a rich progress bar per stage; return its exit code."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    stages = _stages()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    proc = subprocess.Popen([dvc if Path(dvc).exists() else "dvc", "repro", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            bufsize=1)
+    done: set[str] = set()
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("dvc repro", total=len(stages) or None)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            m = STAGE_RE.search(line)
+            if m:
+                stage = m.group(1)
+                if stage not in done:
+                    done.add(stage)
+                    progress.update(task, completed=len(done) - ("Running" in line),
+                                    description=f"{stage}" + (" (running)" if "Running" in line
+                                                              else " (up to date)"))
+            if "%|" in line or "examples/s]" in line:  # tqdm redraws: keep the log readable
+                continue
+            progress.console.print(line, markup=False, highlight=False)
+        code = proc.wait()
+        progress.update(task, completed=len(stages))
+    return code
+
+
+def main(
+    overrides: list[str] = typer.Argument(None, help="Hydra overrides, as for forge compose."),
+    force: bool = typer.Option(False, "--force", "-f", help="Rerun every stage."),
+) -> None:
+    """Compose params.yaml, run the DAG with dvc repro, and report the gate decision.
+
+    Exits 1 when a stage fails or the gate does not pass."""
+    from forge.config import compose as c
+    from forge.evaluate.gate import summary
+
+    c.write(Path("params.yaml"), overrides or [])
+    typer.echo(f"wrote params.yaml{(' (' + ' '.join(overrides) + ')') if overrides else ''}")
+    code = repro(["--force"] if force else [])
+    if code != 0:
+        typer.echo(f"forge: error: dvc repro failed (exit code {code}); see the stage output "
+                   "above", err=True)
+        raise typer.Exit(1)
+    decision_path = Path("results/gate/decision.json")
+    decision = json.loads(decision_path.read_text())
+    typer.echo(summary(decision))
+    if not decision["passed"]:
+        raise typer.Exit(1)
