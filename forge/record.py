@@ -10,8 +10,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate", "datasets",
-             "dvc", "dvclive", "hydra-core", "lm_eval")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "dvc",
+    "dvclive",
+    "hydra-core",
+    "lm_eval",
+)
 
 
 def file_hash(path: Path) -> str:
@@ -34,10 +45,12 @@ def tree_hash(path: Path) -> str:
 
 def git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -12,8 +12,12 @@ def main() -> None:
     from forge.model.base import base_path
 
     metrics = evaluate(
-        load_group("eval"), base_path(Path("models/base")), Path("models/candidate"),
-        Path("data/prepared"), Path("results/eval"), device=detect().device,
+        load_group("eval"),
+        base_path(Path("models/base")),
+        Path("models/candidate"),
+        Path("data/prepared"),
+        Path("results/eval"),
+        device=detect().device,
     )
     for key in sorted(metrics):
         print(f"evaluate: {key} = {metrics[key]}")

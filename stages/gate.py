@@ -10,8 +10,9 @@ def main() -> None:
     from forge.config.compose import load_group
     from forge.evaluate.gate import decide, summary
 
-    decision = decide(load_group("gates"), Path("results/eval/metrics.json"),
-                      Path("results/gate/decision.json"))
+    decision = decide(
+        load_group("gates"), Path("results/eval/metrics.json"), Path("results/gate/decision.json")
+    )
     print(summary(decision))
 
 

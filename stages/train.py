@@ -11,9 +11,13 @@ def main() -> None:
     from forge.train.supervisor import run_train
 
     facts = run_train(
-        load_group("recipe"), load_group("hardware"), Path("params.yaml"),
-        base=Path("models/base"), data=Path("data/prepared"),
-        out=Path("models/candidate"), results=Path("results/train"),
+        load_group("recipe"),
+        load_group("hardware"),
+        Path("params.yaml"),
+        base=Path("models/base"),
+        data=Path("data/prepared"),
+        out=Path("models/candidate"),
+        results=Path("results/train"),
     )
     print(f"train: {facts['global_step']} steps, loss {facts['train_loss']:.4f}")
 

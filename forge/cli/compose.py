@@ -8,10 +8,15 @@ import typer
 
 
 def main(
-    overrides: list[str] = typer.Argument(None, help="Hydra overrides, e.g. recipe=full_sft "
-                                          "recipe.learning_rate=1e-3"),
-    check: bool = typer.Option(False, "--check", help="Fail (exit 1) if params.yaml differs "
-                               "from conf/ composed with its recorded overrides; write nothing."),
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides, e.g. recipe=full_sft recipe.learning_rate=1e-3"
+    ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Fail (exit 1) if params.yaml differs "
+        "from conf/ composed with its recorded overrides; write nothing.",
+    ),
     params: Path = typer.Option(Path("params.yaml"), help="File to write or check."),
     conf: Path = typer.Option(Path("conf"), help="Config directory."),
 ) -> None:
@@ -20,14 +25,17 @@ def main(
 
     if check:
         if overrides:
-            raise typer.BadParameter("--check replays the overrides recorded in params.yaml; "
-                                     "give none")
+            raise typer.BadParameter(
+                "--check replays the overrides recorded in params.yaml; give none"
+            )
         diff = c.drift(params, conf)
         if diff:
             typer.echo("\n".join(diff))
-            typer.echo(f"forge: {params} drifted from {conf}/; regenerate it with "
-                       f"`forge compose {' '.join(c.recorded_overrides(params.read_text(), params))}`",
-                       err=True)
+            typer.echo(
+                f"forge: {params} drifted from {conf}/; regenerate it with "
+                f"`forge compose {' '.join(c.recorded_overrides(params.read_text(), params))}`",
+                err=True,
+            )
             raise typer.Exit(1)
         typer.echo(f"{params} matches {conf}/")
         return

@@ -29,13 +29,24 @@ def repro(extra: list[str]) -> int:
     stages = _stages()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     dvc = str(Path(sys.executable).with_name("dvc"))
-    proc = subprocess.Popen([dvc if Path(dvc).exists() else "dvc", "repro", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            bufsize=1)
+    proc = subprocess.Popen(
+        [dvc if Path(dvc).exists() else "dvc", "repro", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        bufsize=1,
+    )
     done: set[str] = set()
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} stages"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("dvc repro", total=len(stages) or None)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -45,9 +56,12 @@ def repro(extra: list[str]) -> int:
                 stage = m.group(1)
                 if stage not in done:
                     done.add(stage)
-                    progress.update(task, completed=len(done) - ("Running" in line),
-                                    description=f"{stage}" + (" (running)" if "Running" in line
-                                                              else " (up to date)"))
+                    progress.update(
+                        task,
+                        completed=len(done) - ("Running" in line),
+                        description=f"{stage}"
+                        + (" (running)" if "Running" in line else " (up to date)"),
+                    )
             if "%|" in line or "examples/s]" in line:  # tqdm redraws: keep the log readable
                 continue
             progress.console.print(line, markup=False, highlight=False)
@@ -70,8 +84,10 @@ def main(
     typer.echo(f"wrote params.yaml{(' (' + ' '.join(overrides) + ')') if overrides else ''}")
     code = repro(["--force"] if force else [])
     if code != 0:
-        typer.echo(f"forge: error: dvc repro failed (exit code {code}); see the stage output "
-                   "above", err=True)
+        typer.echo(
+            f"forge: error: dvc repro failed (exit code {code}); see the stage output above",
+            err=True,
+        )
         raise typer.Exit(1)
     decision_path = Path("results/gate/decision.json")
     decision = json.loads(decision_path.read_text())

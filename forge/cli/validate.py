@@ -20,5 +20,7 @@ def main(
     if as_json:
         typer.echo(json.dumps(c.to_container(cfg), indent=2, sort_keys=True))
         return
-    typer.echo(f"valid: recipe={cfg.recipe.method} model={cfg.model.name} data={cfg.data.name} "
-               f"hardware={cfg.hardware.name} eval={cfg.eval.name} gates={cfg.gates.name}")
+    typer.echo(
+        f"valid: recipe={cfg.recipe.method} model={cfg.model.name} data={cfg.data.name} "
+        f"hardware={cfg.hardware.name} eval={cfg.eval.name} gates={cfg.gates.name}"
+    )

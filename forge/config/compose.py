@@ -93,14 +93,17 @@ def _diagnose(conf_dir: Path, overrides: list[str]) -> list[str]:
     return problems
 
 
-def _describe(exc: BaseException, key: str | None = None) -> str:
+TYPE_NAMES = {"Integer": "int", "Float": "float", "Boolean": "bool", "String": "str"}
+
+
+def _describe(exc: BaseException, key: str | None = None, prefix: str = "") -> str:
     cause = exc.__cause__ or exc
     if isinstance(cause, OmegaConfBaseException):
-        full_key = getattr(cause, "full_key", None) or key or "?"
+        full_key = prefix + (getattr(cause, "full_key", None) or key or "?")
         msg = str(getattr(cause, "msg", cause)).splitlines()[0]
         m = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", msg)
         if m:
-            msg = f"expected {m.group(2).lower()}, got '{m.group(1)}'"
+            msg = f"expected {TYPE_NAMES.get(m.group(2), m.group(2).lower())}, got '{m.group(1)}'"
         return f"{full_key}: {msg}"
     return f"{key + ': ' if key else ''}{str(exc).splitlines()[0]}"
 
@@ -182,7 +185,10 @@ def drift(path: Path, conf_dir: Path = Path("conf")) -> list[str]:
     fresh = render(compose(overrides, conf_dir), overrides)
     return list(
         difflib.unified_diff(
-            current.splitlines(), fresh.splitlines(), f"{path} (committed)", "conf/ (composed)",
+            current.splitlines(),
+            fresh.splitlines(),
+            f"{path} (committed)",
+            "conf/ (composed)",
             lineterm="",
         )
     )
@@ -214,14 +220,12 @@ def load_group(group: str, path: Path = Path("params.yaml")) -> Any:
         method = node.get("method") if isinstance(node, dict) else None
         cls = schema.RECIPES.get(str(method))
         if cls is None:
-            raise ConfigError(
-                [f"recipe.method: unknown method '{method}'{_close(str(method), list(schema.RECIPES))}"]
-            )
+            close = _close(str(method), list(schema.RECIPES))
+            raise ConfigError([f"recipe.method: unknown method '{method}'{close}"])
     else:
         cls = schema.GROUPS[group]
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), node)
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        full_key = f"{group}.{exc.full_key}" if getattr(exc, "full_key", None) else group
-        raise ConfigError([f"{path}: {_describe(exc, full_key)}"]) from exc
+        raise ConfigError([f"{path}: {_describe(exc, prefix=group + '.')}"]) from exc

@@ -43,7 +43,12 @@ def check(cfg: dict[str, Any]) -> list[str]:
         value = _get(cfg, key)
         if value is not None and not 0 < value < 0.5:
             problems.append(f"{key}: {value} must be between 0 and 0.5")
-    for key in ("recipe.max_steps", "recipe.batch_size", "recipe.max_length", "eval.max_new_tokens"):
+    for key in (
+        "recipe.max_steps",
+        "recipe.batch_size",
+        "recipe.max_length",
+        "eval.max_new_tokens",
+    ):
         value = _get(cfg, key)
         if value is not None and value <= 0:
             problems.append(f"{key}: {value} must be positive")
@@ -64,7 +69,8 @@ def check(cfg: dict[str, Any]) -> list[str]:
             )
         elif (ml := _get(cfg, "recipe.max_length")) and ml > tiny["context_length"]:
             problems.append(
-                f"recipe.max_length: {ml} exceeds model.tiny.context_length {tiny['context_length']}"
+                f"recipe.max_length: {ml} exceeds model.tiny.context_length "
+                f"{tiny['context_length']}"
             )
     if source == "hub":
         if not _get(cfg, "model.hub_id"):

@@ -18,12 +18,24 @@ def checks(gates: GatesConfig, m: dict[str, float]) -> list[tuple[str, str, floa
     em, base_em = m["eval/candidate/exact_match"], m["eval/base/exact_match"]
     out = [
         ("exact_match_min", "eval/candidate/exact_match", em, ">=", gates.exact_match_min),
-        ("exact_match_gain_min", "eval/candidate/exact_match - eval/base/exact_match",
-         round(em - base_em, 6), ">=", gates.exact_match_gain_min),
+        (
+            "exact_match_gain_min",
+            "eval/candidate/exact_match - eval/base/exact_match",
+            round(em - base_em, 6),
+            ">=",
+            gates.exact_match_gain_min,
+        ),
     ]
     if gates.perplexity_max is not None:
-        out.append(("perplexity_max", "eval/candidate/perplexity",
-                    m["eval/candidate/perplexity"], "<=", gates.perplexity_max))
+        out.append(
+            (
+                "perplexity_max",
+                "eval/candidate/perplexity",
+                m["eval/candidate/perplexity"],
+                "<=",
+                gates.perplexity_max,
+            )
+        )
     return out
 
 
@@ -33,10 +45,17 @@ def decide(gates: GatesConfig, metrics_path: Path, out_path: Path) -> dict[str, 
     metrics = json.loads(metrics_path.read_text())
     rows = []
     for name, metric, value, op, threshold in checks(gates, metrics):
-        rows.append({"gate": f"gates.{name}", "metric": metric, "value": value, "op": op,
-                     "threshold": threshold, "passed": bool(OPS[op](value, threshold))})
-    decision = {"gates_name": gates.name, "passed": all(r["passed"] for r in rows),
-                "gates": rows}
+        rows.append(
+            {
+                "gate": f"gates.{name}",
+                "metric": metric,
+                "value": value,
+                "op": op,
+                "threshold": threshold,
+                "passed": bool(OPS[op](value, threshold)),
+            }
+        )
+    decision = {"gates_name": gates.name, "passed": all(r["passed"] for r in rows), "gates": rows}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
     return decision
@@ -46,5 +65,7 @@ def summary(decision: dict[str, Any]) -> str:
     lines = [f"gate: {'PASSED' if decision['passed'] else 'FAILED'}"]
     for r in decision["gates"]:
         mark = "ok  " if r["passed"] else "FAIL"
-        lines.append(f"  {mark} {r['metric']} = {r['value']:.4g} (needs {r['op']} {r['threshold']})")
+        lines.append(
+            f"  {mark} {r['metric']} = {r['value']:.4g} (needs {r['op']} {r['threshold']})"
+        )
     return "\n".join(lines)

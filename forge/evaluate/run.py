@@ -32,12 +32,18 @@ def task_yaml(test_file: Path, stop: str, cfg: EvalConfig) -> dict[str, Any]:
         "doc_to_text": "{{messages[-2].content}}",
         "doc_to_target": "{{messages[-1].content}}",
         "target_delimiter": "",
-        "generation_kwargs": {"until": [stop], "do_sample": False,
-                              "max_gen_toks": cfg.max_new_tokens},
-        "filter_list": [{"name": "strip", "filter": [{"function": "remove_whitespace"},
-                                                     {"function": "take_first"}]}],
-        "metric_list": [{"metric": "exact_match", "aggregation": "mean",
-                         "higher_is_better": True}],
+        "generation_kwargs": {
+            "until": [stop],
+            "do_sample": False,
+            "max_gen_toks": cfg.max_new_tokens,
+        },
+        "filter_list": [
+            {
+                "name": "strip",
+                "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}],
+            }
+        ],
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
         "metadata": {"version": 1.0},
     }
 
@@ -62,15 +68,27 @@ def exact_match(args: dict[str, Any], test_file: Path, cfg: EvalConfig, device: 
         (Path(tmp) / f"{TASK}.yaml").write_text(yaml.safe_dump(task_yaml(test_file, stop, cfg)))
         tm = TaskManager(include_path=tmp, include_defaults=False)
         out = simple_evaluate(
-            model="hf", model_args={**args, "device": device, "dtype": "float32"},
-            tasks=[TASK], task_manager=tm, batch_size=cfg.batch_size, limit=cfg.limit,
-            apply_chat_template=True, log_samples=True, random_seed=0, numpy_random_seed=0,
-            torch_random_seed=0, fewshot_random_seed=0,
+            model="hf",
+            model_args={**args, "device": device, "dtype": "float32"},
+            tasks=[TASK],
+            task_manager=tm,
+            batch_size=cfg.batch_size,
+            limit=cfg.limit,
+            apply_chat_template=True,
+            log_samples=True,
+            random_seed=0,
+            numpy_random_seed=0,
+            torch_random_seed=0,
+            fewshot_random_seed=0,
         )
     score = out["results"][TASK]["exact_match,strip"]
     rows = [
-        {"prompt": s["doc"]["messages"][-2]["content"], "target": s["target"],
-         "output": s["filtered_resps"][0], "exact_match": s["exact_match"]}
+        {
+            "prompt": s["doc"]["messages"][-2]["content"],
+            "target": s["target"],
+            "output": s["filtered_resps"][0],
+            "exact_match": s["exact_match"],
+        }
         for s in sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
     ]
     return score, rows
@@ -93,12 +111,12 @@ def perplexity(args: dict[str, Any], val_file: Path, batch_size: int) -> float:
     for i in range(0, len(examples), batch_size):
         ids, labels = [], []
         for messages in examples[i : i + batch_size]:
-            prompt = tok.apply_chat_template(messages[:-1], add_generation_prompt=True,
-                                             tokenize=True, return_dict=True)["input_ids"]
-            full = tok.apply_chat_template(messages, tokenize=True,
-                                           return_dict=True)["input_ids"]
+            prompt = tok.apply_chat_template(
+                messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+            full = tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
             ids.append(full)
-            labels.append([-100] * len(prompt) + full[len(prompt):])
+            labels.append([-100] * len(prompt) + full[len(prompt) :])
         width = max(map(len, ids))
         pad = tok.pad_token_id
         input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
@@ -108,25 +126,32 @@ def perplexity(args: dict[str, Any], val_file: Path, batch_size: int) -> float:
             logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
         target = label_t[:, 1:]
         nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100,
-            reduction="sum")
+            logits.reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
         total_nll += nll.item()
         total_tokens += int((target != -100).sum())
     return math.exp(total_nll / max(total_tokens, 1))
 
 
-def evaluate(cfg: EvalConfig, base: str, candidate: Path, data: Path, out_dir: Path,
-             device: str = "cpu") -> dict[str, float]:
+def evaluate(
+    cfg: EvalConfig, base: str, candidate: Path, data: Path, out_dir: Path, device: str = "cpu"
+) -> dict[str, float]:
     if not (data / "test.jsonl").is_file():
         raise ForgeError(f"{data}/test.jsonl not found", hint="run `dvc repro prepare`")
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, float] = {}
-    for role, args in (("base", model_args(base, None)),
-                       ("candidate", model_args(base, candidate))):
+    for role, args in (
+        ("base", model_args(base, None)),
+        ("candidate", model_args(base, candidate)),
+    ):
         score, rows = exact_match(args, data / "test.jsonl", cfg, device)
         metrics[f"eval/{role}/exact_match"] = round(score, 6)
         metrics[f"eval/{role}/perplexity"] = round(
-            perplexity(args, data / "val.jsonl", cfg.batch_size), 6)
+            perplexity(args, data / "val.jsonl", cfg.batch_size), 6
+        )
         with (out_dir / f"samples_{role}.jsonl").open("w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")

@@ -27,7 +27,9 @@ def resolve_hub(cfg: ModelConfig) -> dict[str, Any]:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
     try:
         local = snapshot_download(
-            cfg.hub_id, revision=cfg.revision, local_files_only=offline,
+            cfg.hub_id,
+            revision=cfg.revision,
+            local_files_only=offline,
             allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:

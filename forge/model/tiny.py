@@ -46,10 +46,12 @@ def build_tokenizer(cfg: TinyModelConfig, texts: list[str]):
     tok = Tokenizer(models.BPE())
     # Letters and digits stay single tokens (the demo tasks act per character); merges
     # form only from other runs, e.g. the instruction words and punctuation.
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"[a-z0-9]"), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(r"[a-z0-9]"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=cfg.vocab_size,
@@ -93,8 +95,9 @@ def pretrain(model, tokenizer, texts: list[str], cfg: TinyModelConfig) -> list[f
     if cfg.pretrain_steps == 0:
         return []
     g = torch.Generator().manual_seed(cfg.seed)
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=cfg.context_length,
-                    return_tensors="pt")
+    enc = tokenizer(
+        texts, padding=True, truncation=True, max_length=cfg.context_length, return_tensors="pt"
+    )
     ids, mask = enc["input_ids"], enc["attention_mask"]
     labels = ids.masked_fill(mask == 0, -100)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_learning_rate)

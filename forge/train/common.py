@@ -33,8 +33,10 @@ def load_tokenizer(path: str):
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.chat_template is None:
-        raise ForgeError(f"{path}: the tokenizer has no chat template",
-                         hint="pick an instruct model or set one on the base model")
+        raise ForgeError(
+            f"{path}: the tokenizer has no chat template",
+            hint="pick an instruct model or set one on the base model",
+        )
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -92,8 +94,7 @@ def live_callback(results_dir: Path, resume: bool):
     from dvclive import Live
     from transformers.integrations import DVCLiveCallback
 
-    live = Live(dir=str(results_dir), dvcyaml=False, save_dvc_exp=False, resume=resume,
-                report=None)
+    live = Live(dir=str(results_dir), dvcyaml=False, save_dvc_exp=False, resume=resume, report=None)
     return DVCLiveCallback(live=live)
 
 

@@ -24,8 +24,15 @@ def dataset(path: Path):
     return Dataset.from_list([to_prompt_completion(m) for m in read_split(path)])
 
 
-def train(recipe: Any, hw: HardwareConfig, base: str, data_dir: Path, out_dir: Path,
-          checkpoint_dir: Path, results_dir: Path) -> dict[str, Any]:
+def train(
+    recipe: Any,
+    hw: HardwareConfig,
+    base: str,
+    data_dir: Path,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    results_dir: Path,
+) -> dict[str, Any]:
     """Train, save the adapter (or full weights) and tokenizer to out_dir; returns facts."""
     from trl import SFTConfig, SFTTrainer
 

@@ -49,8 +49,9 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def run_train(recipe: Any, hw: HardwareConfig, params: Path, base: Path, data: Path,
-              out: Path, results: Path) -> dict[str, Any]:
+def run_train(
+    recipe: Any, hw: HardwareConfig, params: Path, base: Path, data: Path, out: Path, results: Path
+) -> dict[str, Any]:
     fp = fingerprint(recipe, hw, base, data)
     ckpt = CHECKPOINT_ROOT / f"train-{fp}"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -61,15 +62,33 @@ def run_train(recipe: Any, hw: HardwareConfig, params: Path, base: Path, data: P
     if out.exists():
         shutil.rmtree(out)
 
-    argv = [sys.executable, "-m", "forge.train.worker", "--params", str(params),
-            "--base", str(base), "--data", str(data), "--out", str(out),
-            "--checkpoints", str(ckpt), "--facts", str(facts_path)]
+    argv = [
+        sys.executable,
+        "-m",
+        "forge.train.worker",
+        "--params",
+        str(params),
+        "--base",
+        str(base),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--checkpoints",
+        str(ckpt),
+        "--facts",
+        str(facts_path),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime = get_runtime(hw.runtime)
     started = time.time()
     code = runtime.run(argv, env)
-    attempt = {"attempt": len(attempts) + 1, "runtime": runtime.name, "exit_code": code,
-               "seconds": round(time.time() - started, 1)}
+    attempt = {
+        "attempt": len(attempts) + 1,
+        "runtime": runtime.name,
+        "exit_code": code,
+        "seconds": round(time.time() - started, 1),
+    }
     if facts_path.is_file():
         attempt["resumed_from"] = json.loads(facts_path.read_text())["resumed_from"]
     attempts.append(attempt)
@@ -83,24 +102,37 @@ def run_train(recipe: Any, hw: HardwareConfig, params: Path, base: Path, data: P
 
     facts = json.loads(facts_path.read_text())
     base_record = json.loads((base / "forge_base.json").read_text())
-    write_json(out / "manifest.json", manifest(
-        inputs={"base": base, "train": data / "train.jsonl", "val": data / "val.jsonl"},
-        seeds={"recipe": recipe.seed},
-        fingerprint=fp, attempts=attempts, base_model=base_record, train=facts,
-        chat_template_sha256=hashlib.sha256(
-            (out / "chat_template.jinja").read_bytes()).hexdigest()
-        if (out / "chat_template.jinja").is_file() else None,
-    ))
+    write_json(
+        out / "manifest.json",
+        manifest(
+            inputs={"base": base, "train": data / "train.jsonl", "val": data / "val.jsonl"},
+            seeds={"recipe": recipe.seed},
+            fingerprint=fp,
+            attempts=attempts,
+            base_model=base_record,
+            train=facts,
+            chat_template_sha256=hashlib.sha256(
+                (out / "chat_template.jinja").read_bytes()
+            ).hexdigest()
+            if (out / "chat_template.jinja").is_file()
+            else None,
+        ),
+    )
     from dataclasses import asdict
 
-    (out / "forge_config.yaml").write_text(yaml.safe_dump(
-        {"recipe": asdict(recipe), "hardware": asdict(hw), "base_model": base_record},
-        sort_keys=True))
+    (out / "forge_config.yaml").write_text(
+        yaml.safe_dump(
+            {"recipe": asdict(recipe), "hardware": asdict(hw), "base_model": base_record},
+            sort_keys=True,
+        )
+    )
 
     if results.exists():
         shutil.rmtree(results)
     shutil.copytree(ckpt / "live", results)
-    write_json(results / "attempts.json", [
-        {k: v for k, v in a.items() if k != "seconds"} for a in attempts])
+    write_json(
+        results / "attempts.json",
+        [{k: v for k, v in a.items() if k != "seconds"} for a in attempts],
+    )
     shutil.rmtree(ckpt)
     return facts

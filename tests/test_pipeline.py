@@ -1,0 +1,122 @@
+"""The real DAG on the tiny model, in a temporary git repo, with real DVC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from .conftest import BIN, GIT_ENV, make_project, sh
+
+STAGES = ["base", "prepare", "train", "evaluate", "gate"]
+
+
+def ran(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def metrics(project: Path) -> dict[str, float]:
+    return json.loads((project / "results/eval/metrics.json").read_text())
+
+
+def data_hashes(project: Path) -> dict[str, str]:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return {o["path"]: o["md5"] for o in lock["stages"]["prepare"]["outs"]}
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict]:
+    """One real `forge run`; also what it produced, before later tests change the project."""
+    project = make_project(tmp_path_factory.mktemp("dag") / "proj")
+    proc = sh(str(BIN / "forge"), "run", cwd=project, check=False)
+    first = (
+        {"metrics": metrics(project), "data": data_hashes(project)} if proc.returncode == 0 else {}
+    )
+    return project, proc, first
+
+
+def test_forge_run_learns_and_passes_the_gate(done):
+    project, proc, _ = done
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ran(proc.stdout + proc.stderr) == STAGES
+    m = metrics(project)
+    assert m["eval/base/exact_match"] <= 0.1
+    assert m["eval/candidate/exact_match"] >= 0.8
+    assert m["eval/candidate/perplexity"] < m["eval/base/perplexity"]
+    decision = json.loads((project / "results/gate/decision.json").read_text())
+    assert decision["passed"] and all(g["passed"] for g in decision["gates"])
+    assert "gate: PASSED" in proc.stdout
+    samples = [json.loads(x) for x in (project / "results/eval/samples_candidate.jsonl").open()]
+    assert len(samples) == m["eval/n_test"]
+    # the candidate records itself
+    manifest = json.loads((project / "models/candidate/manifest.json").read_text())
+    assert manifest["git_sha"] and manifest["versions"]["trl"] == "1.16.0"
+    assert set(manifest["inputs"]) == {"base", "train", "val"}
+    assert (project / "models/candidate/adapter_model.safetensors").is_file()
+    assert (project / "models/candidate/chat_template.jinja").is_file()
+    assert (project / "results/train/metrics.json").is_file()
+    assert not list((project / ".forge/checkpoints").glob("train-*"))
+
+
+def test_second_repro_does_nothing_and_lr_reruns_only_downstream(done):
+    project, first, _ = done
+    assert first.returncode == 0
+    proc = sh("dvc", "repro", cwd=project)
+    assert ran(proc.stdout) == [] and "Data and pipelines are up to date" in proc.stdout
+    sh(str(BIN / "forge"), "compose", "recipe.learning_rate=0.002", cwd=project)
+    status = sh("dvc", "status", "--json", cwd=project).stdout
+    assert sorted(json.loads(status)) == ["train"]
+    proc = sh("dvc", "repro", cwd=project)
+    assert ran(proc.stdout) == ["train", "evaluate", "gate"]
+
+
+@pytest.mark.slow
+def test_two_clean_runs_are_identical(done, tmp_path: Path):
+    _, proc, first = done
+    assert proc.returncode == 0
+    other = make_project(tmp_path / "again")
+    sh(str(BIN / "forge"), "run", cwd=other)
+    assert data_hashes(other) == first["data"]
+    assert metrics(other) == first["metrics"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_repro_resumes(tmp_path: Path):
+    project = make_project(tmp_path / "proj")
+    sh(str(BIN / "forge"), "compose", "recipe.save_steps=20", cwd=project)
+    env = {**psutil.os.environ, **GIT_ENV, "PATH": f"{BIN}:{psutil.os.environ['PATH']}"}
+    repro = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not list(project.glob(".forge/checkpoints/train-*/checkpoint-40")):
+        assert time.time() < deadline and repro.poll() is None, "no checkpoint appeared"
+        time.sleep(0.5)
+    workers = [
+        p
+        for p in psutil.Process(repro.pid).children(recursive=True)
+        if "forge.train.worker" in " ".join(p.cmdline())
+    ]
+    assert len(workers) == 1
+    workers[0].kill()
+    out, _ = repro.communicate(timeout=120)
+    assert repro.returncode != 0
+    assert "training failed (killed by SIGKILL) on attempt 1" in out
+
+    proc = sh("dvc", "repro", cwd=project)
+    assert ran(proc.stdout) == ["train", "evaluate", "gate"]
+    attempts = json.loads((project / "results/train/attempts.json").read_text())
+    assert [a["exit_code"] for a in attempts] == [137, 0]
+    assert attempts[1]["resumed_from"].startswith("checkpoint-")
+    assert int(attempts[1]["resumed_from"].split("-")[1]) >= 40
+    assert metrics(project)["eval/candidate/exact_match"] >= 0.8
