@@ -98,7 +98,7 @@ def test_sigkill_mid_training_then_repro_resumes(tmp_path: Path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.time() + 300
+    deadline = time.time() + 900  # base and prepare run first
     while not list(project.glob(".forge/checkpoints/train-*/checkpoint-40")):
         assert time.time() < deadline and repro.poll() is None, "no checkpoint appeared"
         time.sleep(0.5)
