@@ -63,6 +63,87 @@ def test_forge_run_learns_and_passes_the_gate(done):
     assert not list((project / ".forge/checkpoints").glob("train-*"))
 
 
+def forge(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return sh(str(BIN / "forge"), *args, cwd=project, check=False)
+
+
+def tags(project: Path) -> list[str]:
+    return sh("git", "tag", cwd=project).stdout.split()
+
+
+def test_promote_only_behind_the_gate_and_rollback(done):
+    project, first, _ = done
+    assert first.returncode == 0
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "demo run", cwd=project)
+
+    # a passing model promotes, and GTO reads our tags
+    proc = forge(project, "promote", "assistant", "--stage", "prod")
+    assert proc.returncode == 0, proc.stderr
+    head = sh("git", "rev-parse", "--short=7", "HEAD", cwd=project).stdout.strip()
+    assert proc.stdout == f"promoted assistant@v0.0.1 to prod ({head})\n"
+    assert sorted(tags(project)) == ["assistant#prod#1", "assistant@v0.0.1"]
+    assert "v0.0.1" in sh("gto", "show", "assistant", cwd=project).stdout
+    note = sh("git", "tag", "-l", "--format=%(contents)", "assistant@v0.0.1", cwd=project).stdout
+    assert json.loads(note)["gates"] == {
+        "gates.exact_match_gain_min": True,
+        "gates.exact_match_min": True,
+    }
+
+    # a hand-edited metrics.json is refused, naming the hash mismatch
+    metrics_file = project / "results/eval/metrics.json"
+    edited = json.loads(metrics_file.read_text())
+    edited["eval/candidate/exact_match"] = 0.999
+    metrics_file.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+    sh("git", "commit", "-qam", "tamper", cwd=project)
+    proc = forge(project, "promote", "assistant", "--stage", "staging")
+    assert proc.returncode == 1
+    assert (
+        "results/eval/metrics.json: hash" in proc.stderr
+        and "does not match dvc.lock" in proc.stderr
+    )
+    sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=project)
+
+    # a dirty tree is refused
+    with (project / "params.yaml").open("a") as f:
+        f.write("# local note\n")
+    proc = forge(project, "promote", "assistant", "--stage", "staging")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "forge: error: the git tree is dirty (params.yaml); commit or stash first\n"
+    )
+    sh("git", "checkout", "-q", "params.yaml", cwd=project)
+
+    # a stale pipeline is refused
+    sh(str(BIN / "forge"), "compose", "gates.exact_match_min=1.5", cwd=project)
+    sh("git", "commit", "-qam", "stricter gates", cwd=project)
+    proc = forge(project, "promote", "assistant", "--stage", "staging")
+    assert proc.returncode == 1 and "the pipeline is not up to date (stale: gate)" in proc.stderr
+
+    # failing thresholds are refused, with no tag
+    sh("dvc", "repro", cwd=project)
+    sh("git", "commit", "-qam", "gate rerun", cwd=project)
+    proc = forge(project, "promote", "assistant", "--stage", "staging")
+    assert proc.returncode == 1
+    assert (
+        "forge: error: gates.exact_match_min failed: eval/candidate/exact_match = 1.0 "
+        "(needs >= 1.5)"
+    ) in proc.stderr
+    assert sorted(tags(project)) == ["assistant#prod#1", "assistant@v0.0.1"]
+
+    # a second version, then rollback restores the first
+    sh(str(BIN / "forge"), "compose", cwd=project)
+    sh("dvc", "repro", cwd=project)
+    sh("git", "commit", "-qam", "default gates again", cwd=project)
+    assert forge(project, "promote", "assistant", "--stage", "prod").returncode == 0
+    models = json.loads(forge(project, "models", "--json").stdout)
+    assert models["assistant"]["stage"] == {"prod": "v0.0.2"}
+    proc = forge(project, "rollback", "assistant", "--stage", "prod")
+    assert proc.stdout == "rolled back assistant#prod: v0.0.2 -> v0.0.1\n"
+    models = json.loads(forge(project, "models", "--json").stdout)
+    assert models["assistant"]["stage"] == {"prod": "v0.0.1"}
+
+
 def test_second_repro_does_nothing_and_lr_reruns_only_downstream(done):
     project, first, _ = done
     assert first.returncode == 0

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from forge.cli import compose, run, validate
+from forge.cli import compose, models, promote, rollback, run, validate
 
 app = typer.Typer(
     name="forge",
@@ -29,6 +29,9 @@ def _root(
 app.command("compose")(compose.main)
 app.command("validate")(validate.main)
 app.command("run")(run.main)
+app.command("promote")(promote.main)
+app.command("rollback")(rollback.main)
+app.command("models")(models.main)
 
 
 def main() -> None:

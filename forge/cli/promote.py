@@ -1,0 +1,36 @@
+"""forge promote NAME --stage STAGE [--version vX.Y.Z | --bump major|minor|patch]"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def main(
+    name: str = typer.Argument(..., help="Artifact name, as declared in dvc.yaml `artifacts:`."),
+    stage: str = typer.Option(..., "--stage", help="Stage to assign, e.g. staging or prod."),
+    version: str = typer.Option(None, "--version", help="Explicit semver, e.g. v1.2.0."),
+    bump: str = typer.Option(None, "--bump", help="major, minor or patch (default: patch)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Tag the checked-out commit as NAME@vX.Y.Z and NAME#STAGE#N, only if every gate holds.
+
+    Refuses (exit 1, one reason per failed check, no tag) on a dirty tree, a stale
+    pipeline, metrics or decision files that differ from dvc.lock, or a failed gate."""
+    from forge.errors import ForgeError
+    from forge.registry.promote import promote
+
+    if version and bump:
+        raise ForgeError("--version and --bump: give one, not both")
+    if bump not in (None, "major", "minor", "patch"):
+        raise ForgeError(f"--bump: '{bump}' is not one of major, minor, patch")
+    result = promote(Path("."), name, stage, version=version, bump=bump)
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+    else:
+        typer.echo(
+            f"promoted {result['name']}@{result['version']} to {result['stage']} "
+            f"({result['commit'][:7]})"
+        )

@@ -1,0 +1,204 @@
+"""Promotion: GTO git tags (`NAME@vX.Y.Z`, `NAME#STAGE#N`) written only behind the gate.
+
+Before tagging, every check runs and every failure is reported, one reason each:
+a clean git tree, an up-to-date pipeline, metrics and decision files whose hashes equal
+those in dvc.lock (so hand edits are caught), and a gate decision that passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from forge.errors import ForgeError
+
+METRICS = "results/eval/metrics.json"
+DECISION = "results/gate/decision.json"
+
+
+class PromotionRefused(ForgeError):
+    exit_code = 1
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _git(*args: str, repo: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _gto(call: str, *args: Any, **kwargs: Any) -> Any:
+    """gto.api.<call>, with GTO's own errors turned into one-line ForgeErrors."""
+    from gto import api
+    from gto.exceptions import GTOException
+
+    try:
+        return getattr(api, call)(*args, **kwargs)
+    except GTOException as exc:
+        raise ForgeError(f"gto: {exc}") from exc
+
+
+def artifacts(repo: Path) -> dict[str, Any]:
+    dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text()) or {}
+    return dvc_yaml.get("artifacts") or {}
+
+
+def locked_md5(lock: dict[str, Any], path: str) -> str | None:
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return out.get("md5")
+    return None
+
+
+def checks(repo: Path) -> list[str]:
+    """Every reason not to promote the checked-out commit; empty means go."""
+    problems = []
+    dirty = [
+        line[3:]
+        for line in _git("status", "--porcelain", "--untracked-files=no", repo=repo).splitlines()
+    ]
+    if dirty:
+        problems.append(f"the git tree is dirty ({', '.join(dirty[:5])}); commit or stash first")
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    status = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True)
+    stale = sorted(json.loads(status.stdout or "{}")) if status.returncode == 0 else ["?"]
+    if stale:
+        problems.append(
+            f"the pipeline is not up to date (stale: {', '.join(stale)}); "
+            "run `dvc repro` and commit dvc.lock"
+        )
+    lock_path = repo / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text()) if lock_path.is_file() else {}
+    for rel in (METRICS, DECISION):
+        want, path = locked_md5(lock, rel), repo / rel
+        if want is None or not path.is_file():
+            problems.append(f"{rel}: missing from dvc.lock or disk; run `dvc repro`")
+            continue
+        have = hashlib.md5(path.read_bytes()).hexdigest()
+        if have != want:
+            problems.append(
+                f"{rel}: hash {have} does not match dvc.lock ({want}); "
+                "it was edited after the pipeline wrote it"
+            )
+    if (repo / DECISION).is_file():
+        decision = json.loads((repo / DECISION).read_text())
+        for gate in decision["gates"]:
+            if not gate["passed"]:
+                problems.append(
+                    f"{gate['gate']} failed: {gate['metric']} = {gate['value']} "
+                    f"(needs {gate['op']} {gate['threshold']})"
+                )
+    return problems
+
+
+def message(repo: Path) -> str:
+    metrics = json.loads((repo / METRICS).read_text())
+    decision = json.loads((repo / DECISION).read_text())
+    return json.dumps(
+        {"metrics": metrics, "gates": {g["gate"]: g["passed"] for g in decision["gates"]}},
+        sort_keys=True,
+    )
+
+
+def promote(
+    repo: Path, name: str, stage: str, version: str | None = None, bump: str | None = None
+) -> dict[str, str]:
+    from gto import api
+    from gto.exceptions import ArtifactNotFound
+
+    declared = artifacts(repo)
+    if name not in declared:
+        raise ForgeError(
+            f"{name}: not an artifact in dvc.yaml (declared: {', '.join(declared) or 'none'})",
+            hint="add it under `artifacts:`",
+        )
+    problems = checks(repo)
+    if problems:
+        raise PromotionRefused(problems)
+    head = _git("rev-parse", "HEAD", repo=repo).strip()
+    msg = message(repo)
+    try:
+        latest = api.find_latest_version(str(repo), name)
+    except ArtifactNotFound:  # no tag yet: the first registration
+        latest = None
+    if latest is not None and latest.commit_hexsha == head:
+        tag_version = latest.version  # this commit is registered: only assign the stage
+    else:
+        first = latest is None
+        event = _gto(
+            "register",
+            str(repo),
+            name,
+            head,
+            version=version,
+            message=msg,
+            bump_major=not first and not version and bump == "major",
+            bump_minor=not first and not version and bump == "minor",
+            bump_patch=not first and not version and bump in (None, "patch"),
+        )
+        tag_version = event.version
+    _gto("assign", str(repo), name, stage, version=tag_version, message=msg, skip_registration=True)
+    return {"name": name, "version": tag_version, "stage": stage, "commit": head}
+
+
+def rollback(repo: Path, name: str, stage: str) -> dict[str, str]:
+    """Re-assign STAGE to the version that held it before the current one."""
+    from gto import api
+
+    history = [
+        e
+        for e in api.history(str(repo), name)
+        if e["event"] == "assignment" and e["stage"] == stage
+    ]
+    history.sort(key=lambda e: int(e["ref"].rsplit("#", 1)[1]))  # NAME#STAGE#N, N grows
+    if not history:
+        raise ForgeError(f"{name}: nothing has been assigned to {stage}")
+    current = history[-1]["version"]
+    previous = next((e["version"] for e in reversed(history) if e["version"] != current), None)
+    if previous is None:
+        raise ForgeError(
+            f"{name}#{stage}: {current} is the only version it ever held; nothing to roll back to"
+        )
+    commit = next(e["commit"] for e in history if e["version"] == previous)
+    _check_cached(repo, name, commit)
+    _gto(
+        "assign",
+        str(repo),
+        name,
+        stage,
+        version=previous,
+        message=f"rollback from {current}",
+        skip_registration=True,
+        force=True,  # the version held this stage before; a new assignment tag is the point
+    )
+    return {"name": name, "stage": stage, "version": previous, "replaced": current}
+
+
+def _check_cached(repo: Path, name: str, commit: str) -> None:
+    """The artifact's outputs at `commit` must still be in the DVC cache."""
+    path = artifacts(repo)[name]["path"]
+    lock = yaml.safe_load(_git("show", f"{commit}:dvc.lock", repo=repo))
+    md5 = locked_md5(lock, path)
+    cache = repo / ".dvc" / "cache" / "files" / "md5"
+    if not md5 or not (cache / md5[:2] / md5[2:]).exists():
+        raise ForgeError(
+            f"{name}: {path} of {commit[:7]} is not in the DVC cache",
+            hint="`dvc pull` it from the remote first",
+        )
+
+
+def models(repo: Path) -> dict[str, Any]:
+    """Per artifact: latest version and the version in each stage, as `gto show` has them."""
+    from gto import api
+
+    return api.show(str(repo))
