@@ -143,6 +143,28 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     models = json.loads(forge(project, "models", "--json").stdout)
     assert models["assistant"]["stage"] == {"prod": "v0.0.1"}
 
+    # a weaker model that passes (lowered) gates is refused as a regression against prod
+    good = sh("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+    sh(
+        str(BIN / "forge"),
+        "compose",
+        "recipe.max_steps=30",
+        "gates.exact_match_min=0.0",
+        "gates.exact_match_gain_min=0.0",
+        cwd=project,
+    )
+    sh("dvc", "repro", cwd=project)
+    sh("git", "commit", "-qam", "a weak model", cwd=project)
+    proc = forge(project, "promote", "assistant", "--stage", "prod")
+    assert proc.returncode == 1
+    assert "forge: error: regression against assistant@v0.0.1 in prod: " in proc.stderr
+    assert not any(t.startswith("assistant@v0.0.3") for t in tags(project))
+    proc = forge(project, "eval", "compare", "assistant@v0.0.1", "HEAD")
+    assert proc.returncode == 1 and proc.stdout.endswith(": REGRESSED\n")
+    sh("git", "reset", "-q", "--hard", good, cwd=project)
+    sh("dvc", "checkout", "-q", cwd=project)
+    assert sh("dvc", "status", "--json", cwd=project).stdout.strip() == "{}"
+
 
 def test_second_repro_does_nothing_and_lr_reruns_only_downstream(done):
     project, first, _ = done

@@ -123,6 +123,12 @@ class GatesConfig:
     exact_match_min: float = _f(MISSING, "Candidate exact match on the test split.")
     name: str = _f(MISSING, "Gate set name.")
     perplexity_max: float | None = _f(None, "Candidate perplexity on val (None: no gate).")
+    regression_confidence: float = _f(
+        0.95, "forge promote: confidence of the paired bootstrap against the stage's model."
+    )
+    regression_tolerance: float = _f(
+        0.02, "forge promote: exact match may drop this much below the stage's model."
+    )
 
 
 @dataclass

@@ -39,6 +39,8 @@ def check(cfg: dict[str, Any]) -> list[str]:
     elif method is not None and method not in RECIPES:
         problems.append(f"recipe.method: unknown method '{method}' (known: {', '.join(RECIPES)})")
 
+    if (conf := _get(cfg, "gates.regression_confidence")) is not None and not 0.5 <= conf < 1:
+        problems.append(f"gates.regression_confidence: {conf} must be in [0.5, 1)")
     for key in ("data.val_fraction", "data.test_fraction"):
         value = _get(cfg, key)
         if value is not None and not 0 < value < 0.5:

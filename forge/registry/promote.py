@@ -101,6 +101,30 @@ def checks(repo: Path) -> list[str]:
     return problems
 
 
+def regression(repo: Path, name: str, stage: str, head: str) -> list[str]:
+    """A problem if the candidate is significantly worse than the model now in STAGE."""
+    from forge.config.compose import load_group
+    from forge.evaluate.compare import compare_revs
+
+    holder = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)
+    if holder is None:
+        return []
+    holder_commit = _git("rev-list", "-n", "1", f"{name}@{holder}", repo=repo).strip()
+    if holder_commit == head:
+        return []
+    gates = load_group("gates", repo / "params.yaml")
+    c = compare_revs(
+        repo, holder_commit, head, gates.regression_tolerance, gates.regression_confidence
+    )
+    if not c.regressed:
+        return []
+    return [
+        f"regression against {name}@{holder} in {stage}: {c.metric} {c.baseline:.3f} -> "
+        f"{c.candidate:.3f} (delta {c.delta:+.3f}, {gates.regression_confidence:.0%} upper "
+        f"bound {c.delta_high:+.3f} < -{gates.regression_tolerance})"
+    ]
+
+
 def message(repo: Path) -> str:
     metrics = json.loads((repo / METRICS).read_text())
     decision = json.loads((repo / DECISION).read_text())
@@ -123,9 +147,11 @@ def promote(
             hint="add it under `artifacts:`",
         )
     problems = checks(repo)
+    head = _git("rev-parse", "HEAD", repo=repo).strip()
+    if not problems:
+        problems += regression(repo, name, stage, head)
     if problems:
         raise PromotionRefused(problems)
-    head = _git("rev-parse", "HEAD", repo=repo).strip()
     msg = message(repo)
     try:
         latest = api.find_latest_version(str(repo), name)

@@ -1,0 +1,97 @@
+"""Compare two evaluated revisions with a paired bootstrap over per-sample outputs.
+
+Samples are paired by prompt (both revisions must have scored the same test prompts).
+`regressed` is true when, at the given confidence, the candidate is worse than the baseline
+by more than the tolerance: the one-sided upper bound of (candidate - baseline) < -tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from forge.errors import ForgeError
+
+SAMPLES = "results/eval/samples_candidate.jsonl"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    baseline: float
+    candidate: float
+    delta: float
+    delta_low: float
+    delta_high: float
+    p_worse: float
+    n: int
+    regressed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def samples_at(repo: Path, rev: str) -> dict[str, float]:
+    """prompt -> exact match of the candidate evaluated at `rev` (read from git)."""
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{SAMPLES}"], cwd=repo, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise ForgeError(
+            f"{rev}: no {SAMPLES} in that commit",
+            hint="is it a commit with a completed `dvc repro`?",
+        )
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return {r["prompt"]: float(r["exact_match"]) for r in rows}
+
+
+def paired_bootstrap(
+    baseline: list[float],
+    candidate: list[float],
+    tolerance: float,
+    confidence: float,
+    resamples: int = 2000,
+    seed: int = 0,
+    metric: str = "exact_match",
+) -> Comparison:
+    n = len(baseline)
+    if n == 0 or n != len(candidate):
+        raise ForgeError("paired bootstrap needs the same, non-empty set of samples on both sides")
+    diffs = [c - b for b, c in zip(baseline, candidate, strict=True)]
+    rng = random.Random(seed)
+    deltas = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    low = deltas[int((1 - confidence) * resamples)]
+    high = deltas[min(resamples - 1, int(confidence * resamples))]
+    return Comparison(
+        metric=metric,
+        baseline=sum(baseline) / n,
+        candidate=sum(candidate) / n,
+        delta=sum(diffs) / n,
+        delta_low=low,
+        delta_high=high,
+        p_worse=sum(d < 0 for d in deltas) / resamples,
+        n=n,
+        regressed=high < -tolerance,
+    )
+
+
+def compare_revs(
+    repo: Path, baseline_rev: str, candidate_rev: str, tolerance: float, confidence: float
+) -> Comparison:
+    a, b = samples_at(repo, baseline_rev), samples_at(repo, candidate_rev)
+    if set(a) != set(b):
+        raise ForgeError(
+            f"{baseline_rev} and {candidate_rev} were evaluated on different test "
+            f"prompts ({len(set(a) ^ set(b))} differ); they cannot be paired"
+        )
+    prompts = sorted(a)
+    return paired_bootstrap(
+        [a[p] for p in prompts],
+        [b[p] for p in prompts],
+        tolerance,
+        confidence,
+        metric="eval/candidate/exact_match",
+    )
