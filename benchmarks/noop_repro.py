@@ -42,8 +42,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if not up_to_date():
-        print("noop_repro: the pipeline is not up to date (`dvc status`); run `make run` first",
-              file=sys.stderr)
+        print(
+            "noop_repro: the pipeline is not up to date (`dvc status`); run `make run` first",
+            file=sys.stderr,
+        )
         sys.exit(2)
     lock = (ROOT / "dvc.lock").read_bytes()
     repro: list[float] = []
@@ -56,17 +58,24 @@ def main() -> None:
 
     repro_s, status_s = statistics.median(repro), statistics.median(status)
     if args.json:
-        print(json.dumps({
-            "reps": REPS,
-            "dvc_repro_s": [round(s, 3) for s in repro],
-            "dvc_status_s": [round(s, 3) for s in status],
-            "dvc_repro_median_s": round(repro_s, 3),
-            "dvc_status_median_s": round(status_s, 3),
-            "ratio": round(repro_s / status_s, 4),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "reps": REPS,
+                    "dvc_repro_s": [round(s, 3) for s in repro],
+                    "dvc_status_s": [round(s, 3) for s in status],
+                    "dvc_repro_median_s": round(repro_s, 3),
+                    "dvc_status_median_s": round(status_s, 3),
+                    "ratio": round(repro_s / status_s, 4),
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"noop_repro: dvc repro {repro_s:.2f} s / dvc status {status_s:.2f} s "
-              f"= {repro_s / status_s:.2f}x (median of {REPS})")
+        print(
+            f"noop_repro: dvc repro {repro_s:.2f} s / dvc status {status_s:.2f} s "
+            f"= {repro_s / status_s:.2f}x (median of {REPS})"
+        )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,9 @@ tokenizer.save_pretrained("bare/model")
 '''
 
 
-def bare_settings(recipe: dict[str, Any], hardware: dict[str, Any],
-                  has_eval: bool) -> dict[str, Any]:
+def bare_settings(
+    recipe: dict[str, Any], hardware: dict[str, Any], has_eval: bool
+) -> dict[str, Any]:
     """The SFTConfig, LoRA and dtype that the train stage derives from the same recipe."""
     steps = recipe["max_steps"]
     args = {
@@ -101,15 +102,23 @@ def bare_settings(recipe: dict[str, Any], hardware: dict[str, Any],
         "completion_only_loss": True,
         "packing": False,
     }
-    lora = {
-        "r": recipe["lora_rank"],
-        "lora_alpha": recipe["lora_alpha"],
-        "lora_dropout": recipe["lora_dropout"],
-        "target_modules": list(recipe["lora_target_modules"]),
-        "task_type": "CAUSAL_LM",
-    } if recipe["method"] == "lora_sft" else None
-    return {"args": args, "lora": lora, "dtype": DTYPES[hardware["precision"]],
-            "has_eval": has_eval}
+    lora = (
+        {
+            "r": recipe["lora_rank"],
+            "lora_alpha": recipe["lora_alpha"],
+            "lora_dropout": recipe["lora_dropout"],
+            "target_modules": list(recipe["lora_target_modules"]),
+            "task_type": "CAUSAL_LM",
+        }
+        if recipe["method"] == "lora_sft"
+        else None
+    )
+    return {
+        "args": args,
+        "lora": lora,
+        "dtype": DTYPES[hardware["precision"]],
+        "has_eval": has_eval,
+    }
 
 
 def mean_example_tokens(base: Path, train: Path, max_length: int) -> float:
@@ -119,9 +128,16 @@ def mean_example_tokens(base: Path, train: Path, max_length: int) -> float:
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     with train.open(encoding="utf-8") as f:
         lengths = [
-            min(max_length, len(tokenizer.apply_chat_template(
-                json.loads(line)["messages"], tokenize=True, return_dict=True)["input_ids"]))
-            for line in f if line.strip()
+            min(
+                max_length,
+                len(
+                    tokenizer.apply_chat_template(
+                        json.loads(line)["messages"], tokenize=True, return_dict=True
+                    )["input_ids"]
+                ),
+            )
+            for line in f
+            if line.strip()
         ]
     return statistics.fmean(lengths)
 
@@ -135,8 +151,12 @@ def scratch_dir(work: Path, params: dict[str, Any], settings: dict[str, Any]) ->
     (work / "bare_sft.py").write_text(BARE_SCRIPT, encoding="utf-8")
     (work / "bare_settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
     git = ["git", "-c", "user.name=forge-bench", "-c", "user.email=forge-bench@localhost"]
-    for argv in ([*git, "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
-                 [*git, "add", "-A"], [*git, "commit", "-q", "-m", "benchmark"]):
+    for argv in (
+        [*git, "init", "-q"],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        [*git, "add", "-A"],
+        [*git, "commit", "-q", "-m", "benchmark"],
+    ):
         subprocess.run(argv, cwd=work, check=True)
 
 
@@ -147,8 +167,10 @@ def timed(name: str, argv: list[str], work: Path) -> float:
     proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"train_overhead: the {name} run failed (exit {proc.returncode}):\n"
-                 f"{(proc.stdout + proc.stderr)[-4000:]}")
+        sys.exit(
+            f"train_overhead: the {name} run failed (exit {proc.returncode}):\n"
+            f"{(proc.stdout + proc.stderr)[-4000:]}"
+        )
     return seconds
 
 
@@ -161,8 +183,11 @@ def main() -> None:
 
     base, data = ROOT / "models/base", ROOT / "data/prepared"
     if not (base.is_dir() and (data / "train.jsonl").is_file() and (data / "val.jsonl").is_file()):
-        print("train_overhead: models/base or data/prepared is missing; "
-              "run `dvc repro prepare base` first", file=sys.stderr)
+        print(
+            "train_overhead: models/base or data/prepared is missing; "
+            "run `dvc repro prepare base` first",
+            file=sys.stderr,
+        )
         sys.exit(2)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     recipe = params["recipe"]
@@ -180,28 +205,36 @@ def main() -> None:
         scratch_dir(work, params, settings)
         for _ in range(args.repeat):
             shutil.rmtree(work / "bare", ignore_errors=True)
-            bare.append(timed("bare TRL", [sys.executable, "bare_sft.py", "bare_settings.json"],
-                              work))
+            bare.append(
+                timed("bare TRL", [sys.executable, "bare_sft.py", "bare_settings.json"], work)
+            )
             forge.append(timed("forge", [sys.executable, "stages/train.py"], work))
 
     forge_tps = tokens / statistics.median(forge)
     bare_tps = tokens / statistics.median(bare)
     ratio = forge_tps / bare_tps
     if args.json:
-        print(json.dumps({
-            "max_steps": recipe["max_steps"],
-            "repeat": args.repeat,
-            "tokens": round(tokens),
-            "forge_s": [round(s, 3) for s in forge],
-            "bare_s": [round(s, 3) for s in bare],
-            "forge_tok_s": round(forge_tps, 1),
-            "bare_tok_s": round(bare_tps, 1),
-            "ratio": round(ratio, 4),
-            "goal": GOAL,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "max_steps": recipe["max_steps"],
+                    "repeat": args.repeat,
+                    "tokens": round(tokens),
+                    "forge_s": [round(s, 3) for s in forge],
+                    "bare_s": [round(s, 3) for s in bare],
+                    "forge_tok_s": round(forge_tps, 1),
+                    "bare_tok_s": round(bare_tps, 1),
+                    "ratio": round(ratio, 4),
+                    "goal": GOAL,
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"train_overhead: forge {forge_tps:.0f} tok/s / bare TRL {bare_tps:.0f} tok/s "
-              f"= {ratio:.3f} (goal >= {GOAL})")
+        print(
+            f"train_overhead: forge {forge_tps:.0f} tok/s / bare TRL {bare_tps:.0f} tok/s "
+            f"= {ratio:.3f} (goal >= {GOAL})"
+        )
 
 
 if __name__ == "__main__":
