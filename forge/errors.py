@@ -34,9 +34,3 @@ class TrainingFailed(ForgeError):
     """The training child process failed; the exit code is the child's."""
 
     exit_code = 1
-
-
-class GateFailed(ForgeError):
-    """A gate did not hold."""
-
-    exit_code = 1
