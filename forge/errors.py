@@ -18,12 +18,30 @@ class ForgeError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-class ConfigError(ForgeError):
-    """A config key, type or value is wrong. Carries every problem found, not just the first."""
+def report(exc: ForgeError) -> None:
+    """Print a ForgeError the way every Forge entry point does: one line per problem."""
+    import sys
+
+    for problem in getattr(exc, "problems", None) or [str(exc)]:
+        print(f"forge: error: {problem}", file=sys.stderr)
+
+
+class Problems(ForgeError):
+    """Every problem found, not just the first; the CLI prints one line each."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class ConfigError(Problems):
+    """A config key, type or value is wrong."""
+
+
+class PromotionRefused(Problems):
+    """A check before tagging failed; no tag was written."""
+
+    exit_code = 1
 
 
 class DataError(ForgeError):

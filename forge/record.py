@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
 import sys
@@ -23,6 +24,12 @@ LIBRARIES = (
     "hydra-core",
     "lm_eval",
 )
+
+
+def write_json(path: Path, data: Any) -> None:
+    """The one way Forge writes a JSON result: parents made, keys sorted, trailing newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def file_hash(path: Path) -> str:

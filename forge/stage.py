@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    from forge.errors import ForgeError
+    from forge.errors import ForgeError, report
 
     debug = "--debug" in sys.argv or os.environ.get("FORGE_DEBUG") == "1"
     try:
@@ -17,5 +17,5 @@ def run_stage(main: Callable[[], None]) -> None:
     except ForgeError as exc:
         if debug:
             raise
-        print(f"forge: error: {exc}", file=sys.stderr)
+        report(exc)
         sys.exit(exc.exit_code)

@@ -37,7 +37,7 @@ app.add_typer(eval_cmd.app, name="eval")
 
 
 def main() -> None:
-    from forge.errors import ForgeError
+    from forge.errors import ForgeError, report
 
     debug = "--debug" in sys.argv[1:]
     if debug:  # accepted anywhere on the line, not only before the command
@@ -47,7 +47,5 @@ def main() -> None:
     except ForgeError as exc:
         if debug:
             raise
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        for problem in problems:
-            print(f"forge: error: {problem}", file=sys.stderr)
+        report(exc)
         sys.exit(exc.exit_code)

@@ -17,6 +17,7 @@ from typing import Any
 
 from forge.config.schema import DataConfig
 from forge.errors import DataError
+from forge.record import write_json
 
 SPLITS = ("train", "val", "test")
 
@@ -145,8 +146,7 @@ def prepare(cfg: DataConfig, out_dir: Path, report_path: Path) -> dict[str, Any]
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.replace(out_dir)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(report_path, report)
     return report
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from forge.config.schema import GatesConfig
 from forge.errors import ForgeError
+from forge.record import write_json
 
 OPS = {">=": operator.ge, "<=": operator.le}
 
@@ -56,8 +57,7 @@ def decide(gates: GatesConfig, metrics_path: Path, out_path: Path) -> dict[str, 
             }
         )
     decision = {"gates_name": gates.name, "passed": all(r["passed"] for r in rows), "gates": rows}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(decision, indent=2, sort_keys=True) + "\n")
+    write_json(out_path, decision)
     return decision
 
 

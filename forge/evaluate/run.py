@@ -18,6 +18,7 @@ import yaml
 from forge.config.schema import EvalConfig
 from forge.data.prepare import read_split
 from forge.errors import ForgeError
+from forge.record import write_json
 
 TASK = "forge_exact_match"
 
@@ -156,5 +157,5 @@ def evaluate(
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     metrics["eval/n_test"] = len(rows)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_json(out_dir / "metrics.json", metrics)
     return metrics

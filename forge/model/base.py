@@ -14,6 +14,7 @@ from typing import Any
 
 from forge.config.schema import ModelConfig
 from forge.errors import ForgeError
+from forge.record import write_json
 
 BASE_RECORD = "forge_base.json"
 
@@ -54,7 +55,7 @@ def build_base(cfg: ModelConfig, out_dir: Path) -> dict[str, Any]:
         record.update(tiny.build(cfg.tiny, out_dir), seed=cfg.tiny.seed)
     else:
         record.update(hub_id=cfg.hub_id, revision=cfg.revision, **resolve_hub(cfg))
-    (out_dir / BASE_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_json(out_dir / BASE_RECORD, record)
     return record
 
 

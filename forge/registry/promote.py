@@ -16,18 +16,10 @@ from typing import Any
 
 import yaml
 
-from forge.errors import ForgeError
+from forge.errors import ForgeError, PromotionRefused
 
 METRICS = "results/eval/metrics.json"
 DECISION = "results/gate/decision.json"
-
-
-class PromotionRefused(ForgeError):
-    exit_code = 1
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 def _git(*args: str, repo: Path) -> str:

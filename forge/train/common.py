@@ -3,7 +3,6 @@ TrainingArguments shared by all methods, dvclive logging, checkpoints and resume
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +101,3 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -22,9 +22,8 @@ import yaml
 
 from forge.config.schema import HardwareConfig
 from forge.errors import TrainingFailed
-from forge.record import manifest, tree_hash
+from forge.record import manifest, tree_hash, write_json
 from forge.runtime.base import get_runtime
-from forge.train.common import write_json
 
 CHECKPOINT_ROOT = Path(".forge/checkpoints")
 

@@ -22,9 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from forge.config.compose import load_group
-    from forge.errors import ForgeError
+    from forge.errors import ForgeError, report
     from forge.model.base import base_path
-    from forge.train.common import write_json
+    from forge.record import write_json
 
     try:
         recipe, hw = load_group("recipe", a.params), load_group("hardware", a.params)
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe, hw, base_path(a.base), a.data, a.out, a.checkpoints, a.checkpoints / "live"
         )
     except ForgeError as exc:
-        print(f"forge: error: {exc}", file=sys.stderr)
+        report(exc)
         return exc.exit_code
     write_json(a.facts, facts)
     return 0
