@@ -90,6 +90,20 @@ def test_promote_only_behind_the_gate_and_rollback(done):
         "gates.exact_match_min": True,
     }
 
+    # lineage names every input hash, read at the tag
+    proc = forge(project, "lineage", "assistant@v0.0.1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    lineage = json.loads(proc.stdout)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    for name, stage in lock["stages"].items():
+        locked = {(e["path"], e["md5"]) for e in stage["deps"] + stage["outs"]}
+        listed = {(e["path"], e["md5"]) for e in lineage["stages"][name]["deps"]}
+        listed |= {(e["path"], e["md5"]) for e in lineage["stages"][name]["outs"]}
+        assert listed == locked, name
+    assert lineage["eval"] == json.loads((project / "results/eval/metrics.json").read_text())
+    assert lineage["manifest"]["fingerprint"] and lineage["train_config"]["recipe"]["max_steps"]
+    assert [s["path"] for s in lineage["sources"]] == ["data/raw/demo.jsonl"]
+
     # a hand-edited metrics.json is refused, naming the hash mismatch
     metrics_file = project / "results/eval/metrics.json"
     edited = json.loads(metrics_file.read_text())

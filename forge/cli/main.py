@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from forge.cli import compose, models, promote, rollback, run, validate
+from forge.cli import compose, lineage, models, promote, rollback, run, validate
 from forge.cli import eval as eval_cmd
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.command("run")(run.main)
 app.command("promote")(promote.main)
 app.command("rollback")(rollback.main)
 app.command("models")(models.main)
+app.command("lineage")(lineage.main)
 app.add_typer(eval_cmd.app, name="eval")
 
 
