@@ -13,7 +13,8 @@ import yaml
 
 from .conftest import BIN, GIT_ENV, make_project, sh
 
-STAGES = ["base", "prepare", "train", "evaluate", "gate"]
+METRICS = "results/eval/metrics.json"
+STAGES = ["base", "prepare", "sft", "reward", "train", "contract", "evaluate", "gate"]
 
 
 def ran(output: str) -> list[str]:
@@ -57,6 +58,12 @@ def test_forge_run_learns_and_passes_the_gate(done):
     manifest = json.loads((project / "models/candidate/manifest.json").read_text())
     assert manifest["git_sha"] and manifest["versions"]["trl"] == "1.16.0"
     assert set(manifest["inputs"]) == {"base", "train", "val"}
+    assert manifest["chat_template_sha256"] == json.loads(
+        (project / "results/contract/report.json").read_text()
+    )["chat_template_sha256"]
+    assert json.loads((project / "models/sft/unused.json").read_text())["used"] is False
+    assert manifest["licenses"] == ["Apache-2.0"]  # from data/cards/, via prepare
+    assert "| demo | sft | Apache-2.0 |" in (project / "models/candidate/README.md").read_text()
     assert (project / "models/candidate/adapter_model.safetensors").is_file()
     assert (project / "models/candidate/chat_template.jinja").is_file()
     assert (project / "results/train/metrics.json").is_file()
@@ -86,6 +93,8 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     assert "v0.0.1" in sh("gto", "show", "assistant", cwd=project).stdout
     note = sh("git", "tag", "-l", "--format=%(contents)", "assistant@v0.0.1", cwd=project).stdout
     assert json.loads(note)["gates"] == {
+        "gates.allowed_licenses": True,
+        "gates.contamination_max": True,
         "gates.exact_match_gain_min": True,
         "gates.exact_match_min": True,
     }
@@ -152,10 +161,36 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     assert forge(project, "promote", "assistant", "--stage", "prod").returncode == 0
     models = json.loads(forge(project, "models", "--json").stdout)
     assert models["assistant"]["stage"] == {"prod": "v0.0.2"}
+    # rollback needs the older model in the DVC cache or the remote
+    v1 = sh("git", "rev-list", "-n", "1", "assistant@v0.0.1", cwd=project).stdout.strip()
+    v1_lock = yaml.safe_load(sh("git", "show", f"{v1}:dvc.lock", cwd=project).stdout)
+    md5 = next(
+        o["md5"] for o in v1_lock["stages"]["train"]["outs"] if o["path"] == "models/candidate"
+    )
+    cached = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    remote = project.parent / "remote"
+    sh("dvc", "remote", "add", "--local", "-d", "store", str(remote), cwd=project)
+    sh("dvc", "push", "-q", "--all-tags", cwd=project)
+    sh("dvc", "remote", "remove", "--local", "store", cwd=project)
+    cached.rename(cached.with_name("aside"))
     proc = forge(project, "rollback", "assistant", "--stage", "prod")
-    assert proc.stdout == "rolled back assistant#prod: v0.0.2 -> v0.0.1\n"
+    assert proc.returncode == 2 and "in neither the DVC cache nor the default remote" in proc.stderr
+    sh("dvc", "remote", "add", "--local", "-d", "store", str(remote), cwd=project)
+    proc = forge(project, "rollback", "assistant", "--stage", "prod")
+    cached.with_name("aside").rename(cached)
+    sh("dvc", "remote", "remove", "--local", "store", cwd=project)
+    assert proc.stdout == "rolled back assistant#prod: v0.0.2 -> v0.0.1\n", proc.stderr
     models = json.loads(forge(project, "models", "--json").stdout)
     assert models["assistant"]["stage"] == {"prod": "v0.0.1"}
+    gto_show = json.loads(sh("gto", "show", "--json", cwd=project).stdout)
+    assert {k: v for k, v in models["assistant"].items() if k != "metrics"} == gto_show["assistant"]
+    at_tag = json.loads(sh("git", "show", f"assistant@v0.0.1:{METRICS}", cwd=project).stdout)
+    assert models["assistant"]["metrics"]["v0.0.1"] == {
+        k: at_tag[k] for k in ("eval/candidate/exact_match", "eval/candidate/perplexity")
+    }
+    assert sorted(models["assistant"]["metrics"]) == ["v0.0.1", "v0.0.2"]
+    table = forge(project, "models").stdout
+    assert "v0.0.2" in table and "latest" in table and "prod" in table
 
     # a weaker model that passes (lowered) gates is refused as a regression against prod
     good = sh("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
@@ -189,7 +224,7 @@ def test_second_repro_does_nothing_and_lr_reruns_only_downstream(done):
     status = sh("dvc", "status", "--json", cwd=project).stdout
     assert sorted(json.loads(status)) == ["train"]
     proc = sh("dvc", "repro", cwd=project)
-    assert ran(proc.stdout) == ["train", "evaluate", "gate"]
+    assert ran(proc.stdout) == ["train", "contract", "evaluate", "gate"]
 
 
 @pytest.mark.slow
@@ -231,7 +266,7 @@ def test_sigkill_mid_training_then_repro_resumes(tmp_path: Path):
     assert "training failed (killed by SIGKILL) on attempt 1" in out
 
     proc = sh("dvc", "repro", cwd=project)
-    assert ran(proc.stdout) == ["train", "evaluate", "gate"]
+    assert ran(proc.stdout) == ["train", "contract", "evaluate", "gate"]
     attempts = json.loads((project / "results/train/attempts.json").read_text())
     assert [a["exit_code"] for a in attempts] == [137, 0]
     assert attempts[1]["resumed_from"].startswith("checkpoint-")

@@ -9,7 +9,8 @@ import typer
 
 
 def main(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Artifacts, their latest versions and stage assignments (read from GTO tags)."""
+    """Artifacts, their latest versions and stage assignments (read from GTO tags), with the
+    headline metrics each version was promoted with."""
     from forge.registry.promote import models
 
     data = models(Path("."))
@@ -19,8 +20,26 @@ def main(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("artifact", "latest", "stages")
+    table = Table("artifact", "version", "stages", "exact match", "perplexity")
     for name, row in sorted(data.items()):
-        stages = ", ".join(f"{s}={v}" for s, v in sorted(row["stage"].items())) or "-"
-        table.add_row(name, row["version"] or "-", stages)
+        for version in sorted(row["metrics"], key=_semver, reverse=True):
+            stages = [s for s, v in sorted(row["stage"].items()) if v == version]
+            if version == row["version"]:
+                stages.insert(0, "latest")
+            m = row["metrics"][version]
+            table.add_row(
+                name,
+                version,
+                ", ".join(stages),
+                _fmt(m.get("eval/candidate/exact_match")),
+                _fmt(m.get("eval/candidate/perplexity")),
+            )
     Console().print(table)
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.lstrip("v").split(".") if p.isdigit())
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

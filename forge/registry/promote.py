@@ -208,15 +208,43 @@ def _check_cached(repo: Path, name: str, commit: str) -> None:
     lock = yaml.safe_load(_git("show", f"{commit}:dvc.lock", repo=repo))
     md5 = locked_md5(lock, path)
     cache = repo / ".dvc" / "cache" / "files" / "md5"
-    if not md5 or not (cache / md5[:2] / md5[2:]).exists():
-        raise ForgeError(
-            f"{name}: {path} of {commit[:7]} is not in the DVC cache",
-            hint="`dvc pull` it from the remote first",
-        )
+    if md5 and ((cache / md5[:2] / md5[2:]).exists() or _in_remote(repo, md5)):
+        return
+    raise ForgeError(
+        f"{name}: {path} of {commit[:7]} is in neither the DVC cache nor the default remote",
+        hint="push it from a machine that has it (`dvc push`), or configure the remote",
+    )
+
+
+def _in_remote(repo: Path, md5: str) -> bool:
+    from dvc.config import NoRemoteError
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            return dvc_repo.cloud.get_remote_odb(command="rollback").exists(md5)
+    except NoRemoteError:
+        return False
+
+
+HEADLINE = ("eval/candidate/exact_match", "eval/candidate/perplexity")
 
 
 def models(repo: Path) -> dict[str, Any]:
-    """Per artifact: latest version and the version in each stage, as `gto show` has them."""
+    """Per artifact: latest version and the version in each stage, as `gto show` has them,
+    plus the headline metrics each of those versions was promoted with (read at its tag)."""
     from gto import api
 
-    return api.show(str(repo))
+    shown = api.show(str(repo))
+    for name, row in shown.items():
+        row["metrics"] = {}
+        for version in {row["version"], *row["stage"].values()} - {None}:
+            text = subprocess.run(
+                ["git", "show", f"{name}@{version}:{METRICS}"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+            ).stdout
+            metrics = json.loads(text) if text else {}
+            row["metrics"][version] = {k: metrics[k] for k in HEADLINE if k in metrics}
+    return shown
