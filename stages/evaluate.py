@@ -10,6 +10,7 @@ def main() -> None:
     from forge.evaluate.run import evaluate
     from forge.hardware.detect import detect
     from forge.model.base import base_path
+    from forge.train.parts import start_model
 
     metrics = evaluate(
         load_group("eval"),
@@ -17,7 +18,8 @@ def main() -> None:
         Path("models/candidate"),
         Path("data/prepared"),
         Path("results/eval"),
-        device=detect().device,
+        device="cuda" if detect().gpu_count else "cpu",
+        start=str(warm) if (warm := start_model(Path("models/sft"))) else None,
     )
     for key in sorted(metrics):
         print(f"evaluate: {key} = {metrics[key]}")

@@ -1,5 +1,6 @@
-"""dvc repro train   -- models/candidate/ and results/train/ from models/base, data/prepared,
-recipe.* and hardware.*. Training itself runs in a child process (forge/runtime/)."""
+"""dvc repro train   -- models/candidate/ and results/train/ from the warm start (models/sft,
+else models/base), data/prepared, the reward model (rlhf), recipe.* and hardware.*.
+Training itself runs in a child process (forge/runtime/)."""
 
 from pathlib import Path
 
@@ -8,16 +9,20 @@ from forge.stage import run_stage
 
 def main() -> None:
     from forge.config.compose import load_group
+    from forge.train.parts import reward_model_for, start_model
     from forge.train.supervisor import run_train
 
+    recipe = load_group("recipe")
     facts = run_train(
-        load_group("recipe"),
+        recipe,
         load_group("hardware"),
         Path("params.yaml"),
         base=Path("models/base"),
         data=Path("data/prepared"),
         out=Path("models/candidate"),
         results=Path("results/train"),
+        start=start_model(Path("models/sft")),
+        reward_model=reward_model_for(recipe, Path("models/reward")),
     )
     print(f"train: {facts['global_step']} steps, loss {facts['train_loss']:.4f}")
 

@@ -25,6 +25,7 @@ PROJECT_FILES = [
     "stages",
     "forge",
     "data/raw",
+    "data/cards",
     "dvc.yaml",
     "params.yaml",
     ".dvc/config",

@@ -58,9 +58,12 @@ def test_forge_run_learns_and_passes_the_gate(done):
     manifest = json.loads((project / "models/candidate/manifest.json").read_text())
     assert manifest["git_sha"] and manifest["versions"]["trl"] == "1.16.0"
     assert set(manifest["inputs"]) == {"base", "train", "val"}
-    assert manifest["chat_template_sha256"] == json.loads(
-        (project / "results/contract/report.json").read_text()
-    )["chat_template_sha256"]
+    assert (
+        manifest["chat_template_sha256"]
+        == json.loads((project / "results/contract/report.json").read_text())[
+            "chat_template_sha256"
+        ]
+    )
     assert json.loads((project / "models/sft/unused.json").read_text())["used"] is False
     assert manifest["licenses"] == ["Apache-2.0"]  # from data/cards/, via prepare
     assert "| demo | sft | Apache-2.0 |" in (project / "models/candidate/README.md").read_text()
@@ -111,7 +114,12 @@ def test_promote_only_behind_the_gate_and_rollback(done):
         assert listed == locked, name
     assert lineage["eval"] == json.loads((project / "results/eval/metrics.json").read_text())
     assert lineage["manifest"]["fingerprint"] and lineage["train_config"]["recipe"]["max_steps"]
-    assert [s["path"] for s in lineage["sources"]] == ["data/raw/demo.jsonl"]
+    assert "data/raw/demo.jsonl" in [s["path"] for s in lineage["sources"]]
+    cards = {p.name: yaml.safe_load(p.read_text()) for p in (project / "data/cards").glob("*")}
+    assert len(cards) >= 2  # demo and demo_preference
+    assert {(d["name"], d["license"], d["source"]) for d in lineage["datasets"]} == {
+        (c["name"], c["license"], c["source"]) for c in cards.values()
+    }
 
     # a hand-edited metrics.json is refused, naming the hash mismatch
     metrics_file = project / "results/eval/metrics.json"

@@ -30,7 +30,8 @@ def test_demo_splits_are_disjoint_and_canonical(tmp_path: Path):
     }
     prompts = {s: {r["messages"][0]["content"] for r in rows} for s, rows in splits.items()}
     assert not prompts["test"] & prompts["train"] and not prompts["val"] & prompts["train"]
-    assert report["contamination"] == {"test_in_train": 0, "val_in_train": 0}
+    c = report["contamination"]
+    assert (c["test_in_train"], c["val_in_train"]) == (0, 0)
     assert sum(report["counts"].values()) + report["duplicates_dropped"] == 2000
     row = splits["test"][0]["messages"]
     assert [m["role"] for m in row] == ["user", "assistant"]
@@ -76,9 +77,10 @@ def test_prepare_is_deterministic(tmp_path: Path):
         (b"[1, 2]\n", "raw.jsonl:1: expected a JSON object, got list"),
         (
             b'{"messages": [{"role": "user", "content": "hi"}]}\n',
-            "raw.jsonl:1: the last message must be the assistant's answer",
+            "raw.jsonl:1: the last message of 'messages' must be the assistant's answer",
         ),
         (b"", "raw.jsonl: no rows (the file is empty)"),
+        (b"\n\n", "raw.jsonl: no rows (the file is empty)"),
     ],
 )
 def test_malformed_input_names_file_and_line(tmp_path: Path, content: bytes, message: str):

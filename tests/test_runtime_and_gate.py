@@ -44,6 +44,7 @@ def test_training_crash_fails_the_stage(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(supervisor, "get_runtime", lambda name: Killed())
     (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "forge_base.json").write_text('{"name": "tiny", "source": "tiny"}')
     (tmp_path / "data").mkdir()
     for s in ("train", "val"):
         (tmp_path / "data" / f"{s}.jsonl").write_text("{}\n")

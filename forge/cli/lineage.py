@@ -66,8 +66,13 @@ def main(
             node.add(f"-> {out['path']} {_short(out['md5'])}")
     sources = root.add("sources")
     for src in data["sources"]:
-        sources.add(
-            f"{src['path']} {_short(src['md5'])}  license: {src['license'] or 'unknown'}"
-            f"  source: {src['source'] or 'unknown'}"
+        sources.add(f"{src['path']} {_short(src['md5'])}")
+    datasets = root.add("datasets")
+    for ds in data["datasets"]:
+        datasets.add(
+            f"{ds['name']}: {ds['path']} sha256 {(ds['sha256'] or '-')[:12]}  "
+            f"license: {ds['license'] or 'unknown'}  source: {ds['source'] or 'unknown'}"
         )
+    if not data["datasets"]:
+        datasets.add("[yellow]no data cards: add them with `forge data add`[/]")
     Console().print(root)

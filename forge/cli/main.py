@@ -7,7 +7,19 @@ import sys
 
 import typer
 
-from forge.cli import compose, lineage, models, promote, rollback, run, validate
+from forge.cli import (
+    compose,
+    container,
+    cost,
+    hw,
+    lineage,
+    models,
+    promote,
+    rollback,
+    run,
+    validate,
+)
+from forge.cli import data as data_cmd
 from forge.cli import eval as eval_cmd
 
 app = typer.Typer(
@@ -33,8 +45,12 @@ app.command("run")(run.main)
 app.command("promote")(promote.main)
 app.command("rollback")(rollback.main)
 app.command("models")(models.main)
+app.command("hw")(hw.main)
+app.command("cost")(cost.main)
 app.command("lineage")(lineage.main)
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(container.app, name="container")
+app.add_typer(data_cmd.app, name="data")
 
 
 def main() -> None:

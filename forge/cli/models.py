@@ -9,8 +9,9 @@ import typer
 
 
 def main(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Artifacts, their latest versions and stage assignments (read from GTO tags), with the
-    headline metrics each version was promoted with."""
+    """Artifacts, versions, stage assignments (GTO tags) and headline metrics.
+
+    Agrees with `gto show`; the metrics are read at each listed version's tag."""
     from forge.registry.promote import models
 
     data = models(Path("."))

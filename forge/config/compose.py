@@ -48,7 +48,7 @@ def _hydra_compose(conf_dir: Path, overrides: list[str]) -> DictConfig:
     from hydra import initialize_config_dir
 
     schema.register()
-    register_resolver()
+    register_resolver(conf_dir)
     with initialize_config_dir(str(conf_dir.resolve()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides)
     OmegaConf.resolve(cfg)
@@ -100,7 +100,7 @@ def _describe(exc: BaseException, key: str | None = None, prefix: str = "") -> s
     cause = exc.__cause__ or exc
     if isinstance(cause, OmegaConfBaseException):
         full_key = prefix + (getattr(cause, "full_key", None) or key or "?")
-        msg = str(getattr(cause, "msg", cause)).splitlines()[0]
+        msg = str(getattr(cause, "msg", None) or cause).splitlines()[0]
         m = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", msg)
         if m:
             msg = f"expected {TYPE_NAMES.get(m.group(2), m.group(2).lower())}, got '{m.group(1)}'"

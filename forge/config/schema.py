@@ -47,12 +47,44 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    format: str = _f("auto", "Row schema: auto, prompt_completion or messages.")
+    format: str = _f(
+        "auto",
+        "Row schema of data.path: auto (detected from the first record), alpaca, sharegpt, "
+        "messages, prompt_completion or preference.",
+    )
     name: str = _f(MISSING, "Dataset name, as on its card.")
-    path: str = _f(MISSING, "Raw data file (jsonl), relative to the repo root.")
+    path: str = _f(
+        MISSING,
+        "Raw data file (csv, jsonl, json or parquet), relative to the repo root; its card is "
+        "in data/cards/ (forge data add).",
+    )
+    pii_policy: str | None = _f(
+        None,
+        "block (fail prepare), redact (write [REDACTED:KIND]) or allow (record only); "
+        "None: the strictest policy on the input files' cards.",
+    )
+    preference_path: str | None = _f(
+        None, "Raw preference file (prompt, chosen, rejected); None: no preference split"
+    )
     seed: int = _f(0, "Seeds the split assignment.")
     test_fraction: float = _f(0.05, "Share of unique prompts held out for test.")
     val_fraction: float = _f(0.05, "Share of unique prompts held out for validation.")
+
+
+@dataclass
+class WarmStartConfig:
+    """The short supervised run (stage sft) that preference and RL methods start from."""
+
+    learning_rate: float = _f(1e-3, "Peak learning rate of the warm start (full SFT).")
+    steps: int = _f(0, "Full-SFT steps on the task before this method (0: start from base).")
+
+
+@dataclass
+class RewardModelConfig:
+    """The reward model that stage reward trains for methods that optimise against one."""
+
+    learning_rate: float = _f(3e-4, "Peak learning rate of the reward model.")
+    steps: int = _f(0, "RewardTrainer steps on the preference split (0: no reward model).")
 
 
 @dataclass
@@ -67,8 +99,16 @@ class RecipeConfig:
     max_length: int = _f(64, "Tokens per example after the chat template; longer is cut.")
     max_steps: int = _f(MISSING, "Optimizer steps.")
     method: str = _f(MISSING, "Training method; selects the recipe module in forge/train/.")
+    reward_model: RewardModelConfig = field(
+        default_factory=RewardModelConfig,
+        metadata={"help": "Stage reward: the learned reward model (rlhf trains one)."},
+    )
     save_steps: int = _f(25, "Checkpoint every N steps; a killed run resumes from the last.")
     seed: int = _f(0, "Seeds init of new weights and data order.")
+    warm_start: WarmStartConfig = field(
+        default_factory=WarmStartConfig,
+        metadata={"help": "Stage sft: supervised warm start before preference or RL methods."},
+    )
     warmup_ratio: float = _f(0.05, "Share of steps spent warming up.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
 
@@ -83,9 +123,9 @@ def _recipe_schema(cls: type) -> type:
     return schema
 
 
-@_recipe_schema
-class LoraSFTConfig:
-    """LoRA adapters on a frozen base (forge/train/sft.py)."""
+@dataclass
+class _Lora:
+    """LoRA settings, shared by every recipe that trains an adapter."""
 
     lora_alpha: int = _f(32, "LoRA scale numerator (scale = alpha / rank).")
     lora_dropout: float = _f(0.0, "Dropout on the LoRA path.")
@@ -94,6 +134,24 @@ class LoraSFTConfig:
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         "Linear layers that get adapters.",
     )
+    merge_adapter: bool = _f(
+        False, "Also write merged full weights to models/candidate/merged/ (checked at evaluate)."
+    )
+
+
+@dataclass
+class _Sampling:
+    """Online generation settings, shared by the RL recipes (GRPO, RLOO)."""
+
+    beta: float = _f(0.05, "KL penalty against the starting model (0: none; it reward-hacks).")
+    max_completion_length: int = _f(12, "Tokens sampled per completion.")
+    num_generations: int = _f(8, "Completions per prompt; advantages compare within a group.")
+    temperature: float = _f(1.0, "Sampling temperature of the completions.")
+
+
+@_recipe_schema
+class LoraSFTConfig(_Lora):
+    """LoRA adapters on a frozen base (forge/train/sft.py)."""
 
 
 @_recipe_schema
@@ -101,12 +159,65 @@ class FullSFTConfig:
     """Every weight is trained (forge/train/sft.py)."""
 
 
+@_recipe_schema
+class DPOConfig(_Lora):
+    """Direct preference optimisation, a LoRA adapter on the warm start (forge/train/dpo.py)."""
+
+    beta: float = _f(0.1, "Strength of the pull towards the reference model.")
+    loss_type: list[str] = _f(["sigmoid", "sft"], "TRL DPO losses; 'sft' keeps generation alive.")
+    loss_weights: list[float] = _f([], "Weight per loss_type entry (empty: all 1.0).")
+
+
+@_recipe_schema
+class RewardModelRecipeConfig:
+    """A sequence-classification reward model on preference pairs (forge/train/reward.py)."""
+
+    center_rewards_coefficient: float = _f(0.01, "Pulls rewards towards zero mean.")
+
+
+@_recipe_schema
+class RLHFConfig(_Lora, _Sampling):
+    """Online RLOO against the learned reward model of stage reward (forge/train/rlhf.py)."""
+
+    length_penalty: float = _f(0.1, "Reward lost per token away from the prompt's word length.")
+
+
+@_recipe_schema
+class GRPOConfig(_Lora, _Sampling):
+    """GRPO against the demo task's programmatic reward (forge/train/grpo.py)."""
+
+    reward_function: str = _f(
+        "forge.data.demo:reward", "module:function(prompt, answer) -> float, the reward."
+    )
+
+
 @dataclass
 class HardwareConfig:
+    """A machine profile (conf/hardware/); `hardware=auto` fills it from the detected one."""
+
+    architecture: str = _f("cpu", "cpu, or the GPU's: ampere, ada, hopper, blackwell, turing.")
+    backend: str = _f(
+        "auto", "Model loading: hf, unsloth (CUDA only), auto (unsloth if installed)."
+    )
     device: str = _f(MISSING, "cpu or cuda.")
+    launcher: str = _f("basic", "Hydra launcher for sweeps: basic, submitit_slurm, ray, ...")
+    launcher_options: dict[str, Any] = _f(
+        {}, "hydra.launcher.* settings for sweeps (partition, timeout_min, ...)."
+    )
+    memory_gb: float = _f(MISSING, "Memory per device, GiB (VRAM; RAM for cpu).")
+    mfu: float = _f(0.4, "Assumed model FLOPs utilization, for forge cost.")
     name: str = _f(MISSING, "Profile name.")
-    precision: str = _f(MISSING, "fp32, bf16 or fp16.")
-    runtime: str = _f("local", "Where training runs: local (a child process).")
+    num_processes: int = _f(1, "Training processes (one per GPU); >1 uses accelerate launch.")
+    peak_tflops: float = _f(MISSING, "Dense peak TFLOP/s per device at `precision`.")
+    precision: str = _f("auto", "auto, bf16, fp16 or fp32 (auto: bf16 where supported).")
+    price_per_hour: float = _f(0.0, "USD per device-hour, for forge cost.")
+    quantization: str = _f("none", "none, 4bit or 8bit base weights (bitsandbytes, CUDA only).")
+    runtime: str = _f(
+        "local",
+        "Where training runs: local (a child process) or docker (a reused container of the "
+        "image for the detected GPU architecture; `forge container status`).",
+    )
+    strategy: str = _f("ddp", "With num_processes > 1: ddp, fsdp or deepspeed (ZeRO-3).")
 
 
 @dataclass
@@ -119,9 +230,19 @@ class EvalConfig:
 
 @dataclass
 class GatesConfig:
+    allowed_licenses: list[str] | None = _f(
+        None,
+        "SPDX ids a training dataset's license must be one of (from its card); None: any license.",
+    )
+    contamination_max: int | None = _f(
+        0, "Val and test prompts also found in train (results/prepare/report.json); None: off."
+    )
     exact_match_gain_min: float = _f(0.5, "Candidate exact match minus the base model's.")
     exact_match_min: float = _f(MISSING, "Candidate exact match on the test split.")
     name: str = _f(MISSING, "Gate set name.")
+    pairwise_accuracy_min: float = _f(
+        0.7, "recipe=reward_model: held-out pairs where chosen outscores rejected (replaces EM)."
+    )
     perplexity_max: float | None = _f(None, "Candidate perplexity on val (None: no gate).")
     regression_confidence: float = _f(
         0.95, "forge promote: confidence of the paired bootstrap against the stage's model."
@@ -144,7 +265,14 @@ class ForgeConfig:
 
 
 # recipe method -> schema. The recipe YAML names its schema in its defaults list.
-RECIPES: dict[str, type[RecipeConfig]] = {"lora_sft": LoraSFTConfig, "full_sft": FullSFTConfig}
+RECIPES: dict[str, type[RecipeConfig]] = {
+    "lora_sft": LoraSFTConfig,
+    "full_sft": FullSFTConfig,
+    "dpo": DPOConfig,
+    "reward_model": RewardModelRecipeConfig,
+    "rlhf": RLHFConfig,
+    "grpo": GRPOConfig,
+}
 GROUPS: dict[str, type] = {
     "data": DataConfig,
     "eval": EvalConfig,

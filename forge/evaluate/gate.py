@@ -1,4 +1,5 @@
-"""The gate stage: thresholds from gates.* against results/eval/metrics.json."""
+"""The gate stage: thresholds from gates.* against results/eval/metrics.json, and the data
+gates (eval contamination, dataset licenses) against results/prepare/report.json."""
 
 from __future__ import annotations
 
@@ -11,11 +12,17 @@ from forge.config.schema import GatesConfig
 from forge.errors import ForgeError
 from forge.record import write_json
 
-OPS = {">=": operator.ge, "<=": operator.le}
+OPS = {">=": operator.ge, "<=": operator.le, "in": lambda v, allowed: set(v) <= set(allowed)}
 
 
 def checks(gates: GatesConfig, m: dict[str, float]) -> list[tuple[str, str, float, str, float]]:
     """(gate, metric, value, op, threshold) for every gate that is set."""
+    if "eval/candidate/pairwise_accuracy" in m:  # a reward model scores, it does not answer
+        acc = m["eval/candidate/pairwise_accuracy"]
+        return [
+            ("pairwise_accuracy_min", "eval/candidate/pairwise_accuracy", acc, ">=",
+             gates.pairwise_accuracy_min)
+        ]  # fmt: skip
     em, base_em = m["eval/candidate/exact_match"], m["eval/base/exact_match"]
     out = [
         ("exact_match_min", "eval/candidate/exact_match", em, ">=", gates.exact_match_min),
@@ -40,12 +47,38 @@ def checks(gates: GatesConfig, m: dict[str, float]) -> list[tuple[str, str, floa
     return out
 
 
-def decide(gates: GatesConfig, metrics_path: Path, out_path: Path) -> dict[str, Any]:
+def data_checks(gates: GatesConfig, report: dict[str, Any]) -> list[tuple[str, str, Any, str, Any]]:
+    """The gates on the training data, from prepare's report."""
+    out: list[tuple[str, str, Any, str, Any]] = []
+    if gates.contamination_max is not None:
+        c = report["contamination"]
+        value = c["test_in_train"] + c["val_in_train"]
+        out.append(
+            ("contamination_max", "data/contamination", value, "<=", gates.contamination_max)
+        )
+    if gates.allowed_licenses is not None:
+        licenses = sorted({d["license"] for d in report["datasets"]})
+        out.append(
+            ("allowed_licenses", "data/licenses", licenses, "in", list(gates.allowed_licenses))
+        )
+    return out
+
+
+def decide(
+    gates: GatesConfig, metrics_path: Path, out_path: Path, report_path: Path | None = None
+) -> dict[str, Any]:
+    """Every gate's verdict into `out_path`; with `report_path` (results/prepare/report.json)
+    the data gates too."""
     if not metrics_path.is_file():
         raise ForgeError(f"{metrics_path} not found", hint="run `dvc repro evaluate`")
     metrics = json.loads(metrics_path.read_text())
+    found = checks(gates, metrics)
+    if report_path is not None:
+        if not report_path.is_file():
+            raise ForgeError(f"{report_path} not found", hint="run `dvc repro prepare`")
+        found += data_checks(gates, json.loads(report_path.read_text()))
     rows = []
-    for name, metric, value, op, threshold in checks(gates, metrics):
+    for name, metric, value, op, threshold in found:
         rows.append(
             {
                 "gate": f"gates.{name}",
@@ -65,7 +98,9 @@ def summary(decision: dict[str, Any]) -> str:
     lines = [f"gate: {'PASSED' if decision['passed'] else 'FAILED'}"]
     for r in decision["gates"]:
         mark = "ok  " if r["passed"] else "FAIL"
-        lines.append(
-            f"  {mark} {r['metric']} = {r['value']:.4g} (needs {r['op']} {r['threshold']})"
-        )
+        if r["op"] == "in":
+            value, needs = ", ".join(r["value"]), f"each in {', '.join(r['threshold'])}"
+        else:
+            value, needs = f"{r['value']:.4g}", f"{r['op']} {r['threshold']}"
+        lines.append(f"  {mark} {r['metric']} = {value} (needs {needs})")
     return "\n".join(lines)

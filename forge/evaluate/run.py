@@ -1,8 +1,14 @@
 """The evaluate stage: the base model and the candidate on the same data, so the rise shows.
 
 - exact match on the test split: lm-eval, greedy, with a local YAML task (no hub) and the
-  chat template saved with each model;
-- perplexity of the assistant's answer on the val split, rendered by the same template.
+  chat template saved with each model; also for the warm start (models/sft) that
+  preference and RL recipes started from, as `eval/sft/*`;
+- perplexity of the assistant's answer on the val split, rendered by the same template;
+- dpo: held-out preference accuracy and mean reward margin of DPO's implicit reward
+  (beta times the policy's log-ratio to the warm start, chosen minus rejected);
+- reward_model: held-out pairwise accuracy and mean margin of the learned reward (the
+  candidate is a scorer, so it gets no exact match or perplexity);
+- merge_adapter: the merged weights' greedy answers equal the adapter's (or the stage fails).
 """
 
 from __future__ import annotations
@@ -47,6 +53,41 @@ def task_yaml(test_file: Path, stop: str, cfg: EvalConfig) -> dict[str, Any]:
         "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
         "metadata": {"version": 1.0},
     }
+
+
+def sequence_logprob(model: Any, tok: Any, prompt: list, answer: list) -> float:
+    """Sum of log-probabilities of the answer's tokens after the prompt (chat template)."""
+    import torch
+
+    p = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
+    full = tok.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)["input_ids"]
+    n = len(p["input_ids"])
+    ids = torch.tensor([full])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+    targets = ids[0, 1:]
+    return float(logp[n - 1 :].gather(-1, targets[n - 1 :, None]).sum())
+
+
+def dpo_preferences(start: str, candidate: Path, rows: list[dict], beta: float):
+    """(accuracy, mean margin) of DPO's implicit reward on held-out preference pairs."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(candidate))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(start), str(candidate))
+    model.eval()
+    margins = []
+    for row in rows:
+        reward = {}
+        for side in ("chosen", "rejected"):
+            policy = sequence_logprob(model, tok, row["prompt"], row[side])
+            with model.disable_adapter():
+                ref = sequence_logprob(model, tok, row["prompt"], row[side])
+            reward[side] = beta * (policy - ref)
+        margins.append(reward["chosen"] - reward["rejected"])
+    n = max(len(margins), 1)
+    return sum(m > 0 for m in margins) / n, sum(margins) / n
 
 
 def model_args(base: str, candidate: Path | None) -> dict[str, Any]:
@@ -137,25 +178,79 @@ def perplexity(args: dict[str, Any], val_file: Path, batch_size: int) -> float:
     return math.exp(total_nll / max(total_tokens, 1))
 
 
+def write_samples(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def candidate_method(candidate: Path) -> str:
+    """The recipe method the candidate was trained with (its effective config)."""
+    return yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]["method"]
+
+
+def preference_metrics(start: str, candidate: Path, data: Path, method: str) -> dict[str, float]:
+    """dpo and reward_model: how often held-out chosen answers outscore rejected ones."""
+    from forge.config.schema import HardwareConfig
+    from forge.train import common, reward
+
+    test = data / "preference" / "test.jsonl"
+    if not test.is_file():
+        raise ForgeError(f"{test} not found", hint="set data.preference_path and rerun prepare")
+    rows = common.read_preferences(test)
+    if method == "dpo":
+        beta = yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]["beta"]
+        acc, margin = dpo_preferences(start, candidate, rows, beta)
+        return {"eval/candidate/preference_accuracy": acc, "eval/candidate/reward_margin": margin}
+    model, tok = reward.load(
+        str(candidate), HardwareConfig(device="cpu", name="eval", precision="fp32")
+    )
+    acc, margin = reward.pairwise_accuracy(model, tok, rows)
+    return {"eval/candidate/pairwise_accuracy": acc, "eval/candidate/reward_margin": margin}
+
+
 def evaluate(
-    cfg: EvalConfig, base: str, candidate: Path, data: Path, out_dir: Path, device: str = "cpu"
+    cfg: EvalConfig,
+    base: str,
+    candidate: Path,
+    data: Path,
+    out_dir: Path,
+    device: str = "cpu",
+    start: str | None = None,
 ) -> dict[str, float]:
+    """Score base, warm start (`start`, if any) and candidate; write metrics and samples."""
     if not (data / "test.jsonl").is_file():
         raise ForgeError(f"{data}/test.jsonl not found", hint="run `dvc repro prepare`")
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, float] = {}
-    for role, args in (
-        ("base", model_args(base, None)),
-        ("candidate", model_args(base, candidate)),
-    ):
+    method = candidate_method(candidate)
+    origin = start or base
+    if method in ("dpo", "reward_model"):
+        metrics.update(
+            {k: round(v, 6) for k, v in preference_metrics(origin, candidate, data, method).items()}
+        )
+    if (candidate / "merged").is_dir():
+        from forge.train.export import check_merged
+
+        sample = [m[:-1] for m in read_split(data / "test.jsonl")[:8]]
+        metrics["eval/candidate/merged_matches_adapter"] = check_merged(
+            origin, candidate, sample, cfg.max_new_tokens
+        )
+    roles = [("base", model_args(base, None))]
+    if start is not None:
+        roles.append(("sft", model_args(start, None)))
+    if method != "reward_model":  # a scorer does not generate
+        roles.append(("candidate", model_args(origin, candidate)))
+    for role, args in roles:
         score, rows = exact_match(args, data / "test.jsonl", cfg, device)
         metrics[f"eval/{role}/exact_match"] = round(score, 6)
         metrics[f"eval/{role}/perplexity"] = round(
             perplexity(args, data / "val.jsonl", cfg.batch_size), 6
         )
-        with (out_dir / f"samples_{role}.jsonl").open("w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        if role != "sft":  # the declared outputs: samples_base and samples_candidate
+            write_samples(out_dir / f"samples_{role}.jsonl", rows)
+    if method == "reward_model":
+        write_samples(out_dir / "samples_candidate.jsonl", [])
     metrics["eval/n_test"] = len(rows)
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -145,21 +145,18 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
         }
 
     cards = _cards(repo, commit)
-    sources = []
-    for stage in stages.values():
-        for dep in stage["deps"]:
-            if dep["kind"] == "source":
-                card = cards.get(dep["path"], {})
-                sources.append(
-                    {
-                        "path": dep["path"],
-                        "md5": dep["md5"],
-                        "name": card.get("name"),
-                        "license": card.get("license"),
-                        "source": card.get("source"),
-                        "card": card.get("card"),
-                    }
-                )
+    sources = [
+        {"path": dep["path"], "md5": dep["md5"]}
+        for stage in stages.values()
+        for dep in stage["deps"]
+        if dep["kind"] == "source"
+    ]
+    # a dataset is listed when a source is its file or a directory that holds it
+    datasets = [
+        {key: card.get(key) for key in ("name", "path", "license", "source", "sha256", "card")}
+        for path, card in sorted(cards.items())
+        if any(path == s["path"] or path.startswith(s["path"].rstrip("/") + "/") for s in sources)
+    ]
 
     manifest_text = _from_cache(repo, commit, f"{model_path}/manifest.json")
     config_text = _from_cache(repo, commit, f"{model_path}/forge_config.yaml")
@@ -190,4 +187,5 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
         "manifest": json.loads(manifest_text) if manifest_text else None,
         "stages": stages,
         "sources": sorted(sources, key=lambda s: s["path"]),
+        "datasets": datasets,
     }

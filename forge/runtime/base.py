@@ -1,4 +1,4 @@
-"""Where a training process runs. `local` now; a Docker runtime plugs in behind the same call."""
+"""Where a training process runs: `local` (a child process) or `docker` (a container)."""
 
 from __future__ import annotations
 
@@ -21,4 +21,8 @@ def get_runtime(name: str) -> Runtime:
         from forge.runtime.local import LocalRuntime
 
         return LocalRuntime()
-    raise ForgeError(f"hardware.runtime: unknown runtime '{name}' (known: local)")
+    if name == "docker":
+        from forge.runtime.docker import DockerRuntime
+
+        return DockerRuntime()
+    raise ForgeError(f"hardware.runtime: unknown runtime '{name}' (known: local, docker)")

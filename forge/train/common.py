@@ -11,9 +11,10 @@ from forge.errors import ForgeError
 
 
 def torch_dtype(hw: HardwareConfig):
-    import torch
+    """The compute dtype of hardware.precision (`auto` resolved on this machine)."""
+    from forge.train import backends
 
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[hw.precision]
+    return backends.torch_dtype(backends.resolve_precision(hw))
 
 
 def check_device(hw: HardwareConfig) -> None:
@@ -41,10 +42,25 @@ def load_tokenizer(path: str):
     return tok
 
 
-def load_model(path: str, hw: HardwareConfig):
-    from transformers import AutoModelForCausalLM
+def load_model(path: str, hw: HardwareConfig, recipe: Any = None):
+    """By hardware.backend, precision and quantization (forge/train/backends.py). Pass the
+    recipe: a LoRA recipe gets a half-precision frozen base (or Unsloth's adapter), full
+    fine-tuning fp32 master weights. Hand the trainer `backends.peft_config(model, recipe)`."""
+    from forge.train import backends
 
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(hw))
+    return backends.load_model(path, hw, recipe)
+
+
+def load_reward_model(path: str, hw: HardwareConfig, tokenizer: Any):
+    """A one-output sequence classifier: a saved reward model, or a causal LM with a new
+    score head (initialised from recipe seed by the caller's set_seed)."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, dtype=torch_dtype(hw)
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
 
 
 def lora_config(recipe: Any):
@@ -57,6 +73,12 @@ def lora_config(recipe: Any):
         target_modules=list(recipe.lora_target_modules),
         task_type="CAUSAL_LM",
     )
+
+
+def _precision(hw: HardwareConfig) -> str:
+    from forge.train.backends import resolve_precision
+
+    return resolve_precision(hw)
 
 
 def training_args(recipe: Any, hw: HardwareConfig, checkpoint_dir: Path, has_eval: bool):
@@ -73,8 +95,8 @@ def training_args(recipe: Any, hw: HardwareConfig, checkpoint_dir: Path, has_eva
         weight_decay=recipe.weight_decay,
         seed=recipe.seed,
         data_seed=recipe.seed,
-        bf16=hw.precision == "bf16",
-        fp16=hw.precision == "fp16",
+        bf16=_precision(hw) == "bf16",
+        fp16=_precision(hw) == "fp16",
         use_cpu=hw.device == "cpu",
         save_strategy="steps",
         save_steps=recipe.save_steps,
@@ -85,6 +107,19 @@ def training_args(recipe: Any, hw: HardwareConfig, checkpoint_dir: Path, has_eva
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        gradient_checkpointing=False,  # TRL's configs default to True: slower, for big models
+    )
+
+
+def sampling_args(recipe: Any) -> dict[str, Any]:
+    """The online-generation keywords that GRPOConfig and RLOOConfig share."""
+    return dict(
+        beta=recipe.beta,
+        num_generations=recipe.num_generations,
+        max_completion_length=recipe.max_completion_length,
+        temperature=recipe.temperature,
+        logging_steps=1,  # the reward curve, step by step
+        log_completions=False,
     )
 
 
@@ -101,3 +136,39 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+
+
+def read_preferences(path: Path) -> list[dict[str, Any]]:
+    """Rows of a prepared preference split: conversational prompt, chosen and rejected."""
+    import json
+
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def facts(trainer: Any, result: Any, resume: str | None, adapter: bool) -> dict[str, Any]:
+    """What a recipe reports to the supervisor (and the run manifest) after training."""
+    return {
+        "resumed_from": Path(resume).name if resume else None,
+        "train_loss": result.training_loss,
+        "global_step": result.global_step,
+        "train_tokens": trainer.state.num_input_tokens_seen or None,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "adapter": adapter,
+    }
+
+
+def reward_summary(trainer: Any, results_dir: Path) -> dict[str, float]:
+    """RL recipes: mean reward over the first and the last 10% of steps, written beside
+    the dvclive curve (results/train/reward_summary.json) and returned for the facts."""
+    from forge.record import write_json
+
+    curve = [row["reward"] for row in trainer.state.log_history if "reward" in row]
+    k = max(1, len(curve) // 10)
+    summary = {
+        "steps_logged": len(curve),
+        "reward_first_10pct": sum(curve[:k]) / k if curve else None,
+        "reward_last_10pct": sum(curve[-k:]) / k if curve else None,
+    }
+    write_json(results_dir / "reward_summary.json", summary)
+    return summary

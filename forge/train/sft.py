@@ -11,7 +11,7 @@ from typing import Any
 
 from forge.config.schema import HardwareConfig
 from forge.data.prepare import read_split
-from forge.train import common
+from forge.train import backends, common
 
 
 def to_prompt_completion(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def train(
 
     common.check_device(hw)
     tokenizer = common.load_tokenizer(base)
-    model = common.load_model(base, hw)
+    model = common.load_model(base, hw, recipe)
     val = dataset(data_dir / "val.jsonl")
     resume = common.last_checkpoint(checkpoint_dir)
     args = SFTConfig(
@@ -53,12 +53,13 @@ def train(
         train_dataset=dataset(data_dir / "train.jsonl"),
         eval_dataset=val if len(val) else None,
         processing_class=tokenizer,
-        peft_config=common.lora_config(recipe) if recipe.method == "lora_sft" else None,
+        peft_config=backends.peft_config(model, recipe),
         callbacks=[common.live_callback(results_dir, resume=resume is not None)],
     )
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
+    if trainer.is_world_process_zero():  # one writer under DDP
+        tokenizer.save_pretrained(str(out_dir))
     return {
         "resumed_from": Path(resume).name if resume else None,
         "train_loss": result.training_loss,

@@ -1,8 +1,9 @@
-"""The train stage's body: run the recipe in a child process, keep checkpoints between
-attempts, and on success write models/candidate/ and results/train/ whole.
+"""The body of every training stage (sft, reward, train): run one part of the recipe in a
+child process, keep checkpoints between attempts, and on success write the stage's model
+directory and results/<stage>/ whole.
 
-Checkpoints live in .forge/checkpoints/train-<fingerprint>/, outside DVC's outputs (which
-DVC deletes before a stage runs). The fingerprint covers every input of the stage, so a
+Checkpoints live in .forge/checkpoints/<part>-<fingerprint>/, outside DVC's outputs (which
+DVC deletes before a stage runs). The fingerprint covers every input of the part, so a
 rerun after a crash resumes only the very same training; success removes them.
 """
 
@@ -24,19 +25,49 @@ from forge.config.schema import HardwareConfig
 from forge.errors import TrainingFailed
 from forge.record import manifest, tree_hash, write_json
 from forge.runtime.base import get_runtime
+from forge.runtime.launch import launch_argv
 
 CHECKPOINT_ROOT = Path(".forge/checkpoints")
 
 
-def fingerprint(recipe: Any, hw: HardwareConfig, base: Path, data: Path) -> str:
+def fingerprint(recipe: Any, hw: HardwareConfig, inputs: dict[str, Path], part: str) -> str:
     from dataclasses import asdict
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(part.encode())
     h.update(yaml.safe_dump({"recipe": asdict(recipe), "hardware": asdict(hw)}).encode())
-    h.update(tree_hash(base).encode())
-    h.update(tree_hash(data / "train.jsonl").encode())
-    h.update(tree_hash(data / "val.jsonl").encode())
+    for name in sorted(inputs):
+        h.update(f"{name}\0{tree_hash(inputs[name])}".encode())
     return h.hexdigest()[:16]
+
+
+def _datasets(data: Path) -> list[dict[str, Any]]:
+    """Each source file of the prepared data, with its card's license and source
+    (data/prepared/datasets.json, written by prepare)."""
+    path = data / "datasets.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def model_card(recipe: Any, base_record: dict[str, Any], datasets: list[dict[str, Any]]) -> str:
+    """models/candidate/README.md: what the model is and the data (and licenses) it saw."""
+    lines = [
+        f"# {base_record.get('name', 'model')} + {recipe.method}",
+        "",
+        f"Trained by Forge: recipe `{recipe.method}`, {recipe.max_steps} steps, "
+        f"learning rate {recipe.learning_rate}, seed {recipe.seed}.",
+        "",
+        "## Training data",
+        "",
+        "| dataset | role | license | source | rows | sha256 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in datasets:
+        lines.append(
+            f"| {d.get('name') or d['path']} | {d['role']} | {d['license']} | {d['source']} "
+            f"| {d['rows']} | {d['sha256'][:12]} |"
+        )
+    licenses = sorted({d["license"] for d in datasets})
+    lines += ["", f"Dataset licenses: {', '.join(licenses) or 'none recorded'}.", ""]
+    return "\n".join(lines)
 
 
 def _describe_exit(code: int) -> str:
@@ -49,10 +80,29 @@ def _describe_exit(code: int) -> str:
 
 
 def run_train(
-    recipe: Any, hw: HardwareConfig, params: Path, base: Path, data: Path, out: Path, results: Path
+    recipe: Any,
+    hw: HardwareConfig,
+    params: Path,
+    base: Path,
+    data: Path,
+    out: Path,
+    results: Path,
+    part: str = "train",
+    start: Path | None = None,
+    reward_model: Path | None = None,
 ) -> dict[str, Any]:
-    fp = fingerprint(recipe, hw, base, data)
-    ckpt = CHECKPOINT_ROOT / f"train-{fp}"
+    """Train `part` (sft: the warm start; reward: the reward model; train: the recipe) from
+    `start` (default: models/base), writing `out` and `results`; returns the worker's facts."""
+    from forge.model.base import base_path
+    from forge.train.parts import data_inputs
+
+    start_path = Path(base_path(base)) if start is None else start
+    # models/base, not a hub snapshot it points to (hashing a hub model's weights is slow)
+    inputs = {"base": base if start is None else start, **data_inputs(part, recipe, data)}
+    if reward_model is not None:
+        inputs["reward_model"] = reward_model
+    fp = fingerprint(recipe, hw, inputs, part)
+    ckpt = CHECKPOINT_ROOT / f"{part}-{fp}"
     ckpt.mkdir(parents=True, exist_ok=True)
     attempts_path = ckpt / "attempts.json"
     attempts = json.loads(attempts_path.read_text()) if attempts_path.is_file() else []
@@ -69,6 +119,10 @@ def run_train(
         str(params),
         "--base",
         str(base),
+        "--part",
+        part,
+        "--start",
+        str(start_path),
         "--data",
         str(data),
         "--out",
@@ -77,7 +131,9 @@ def run_train(
         str(ckpt),
         "--facts",
         str(facts_path),
+        *(["--reward-model", str(reward_model)] if reward_model is not None else []),
     ]
+    argv = launch_argv(argv, hw)  # accelerate launch when hardware.num_processes > 1
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime = get_runtime(hw.runtime)
     started = time.time()
@@ -101,14 +157,18 @@ def run_train(
 
     facts = json.loads(facts_path.read_text())
     base_record = json.loads((base / "forge_base.json").read_text())
+    datasets = _datasets(data)
     write_json(
         out / "manifest.json",
         manifest(
-            inputs={"base": base, "train": data / "train.jsonl", "val": data / "val.jsonl"},
+            inputs=inputs,
             seeds={"recipe": recipe.seed},
             fingerprint=fp,
             attempts=attempts,
             base_model=base_record,
+            part=part,
+            datasets=datasets,
+            licenses=sorted({d["license"] for d in datasets}),
             train=facts,
             chat_template_sha256=hashlib.sha256(
                 (out / "chat_template.jinja").read_bytes()
@@ -119,6 +179,7 @@ def run_train(
     )
     from dataclasses import asdict
 
+    (out / "README.md").write_text(model_card(recipe, base_record, datasets), encoding="utf-8")
     (out / "forge_config.yaml").write_text(
         yaml.safe_dump(
             {"recipe": asdict(recipe), "hardware": asdict(hw), "base_model": base_record},
@@ -135,3 +196,11 @@ def run_train(
     )
     shutil.rmtree(ckpt)
     return facts
+
+
+def write_unused(out: Path, results: Path, reason: str) -> None:
+    """A stage of the static DAG that this recipe does not use: a marker in each output."""
+    for path in (out, results):
+        if path.exists():
+            shutil.rmtree(path)
+        write_json(path / "unused.json", {"used": False, "reason": reason})

@@ -1,0 +1,166 @@
+"""forge data add PATH --name NAME --license SPDX --source TEXT [--pii-policy] [--json]
+forge data scan PATH [--json]
+forge data study PATH [--plot PNG] [--json]"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Track, scan and study datasets.", no_args_is_help=True)
+
+FORMAT_HELP = "Row schema: auto, alpaca, sharegpt, messages, prompt_completion or preference."
+
+
+@contextmanager
+def _progress(label: str, quiet: bool):
+    """A rich spinner with a record count (stderr), or nothing under --json."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed} records"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda: bar.advance(task)
+
+
+def _pii_lines(pii: dict) -> list[str]:
+    if not pii["total"]:
+        return ["PII: none found"]
+    kinds = ", ".join(f"{k} {n}" for k, n in pii["counts"].items() if n)
+    lines = [f"PII: {pii['total']} findings in {pii['records_with_pii']} records ({kinds})"]
+    lines += [f"  {s['where']}: {s['kind']} {s['masked']}" for s in pii["samples"]]
+    return lines
+
+
+@app.command("add")
+def add(
+    path: Path = typer.Argument(..., help="Raw file (csv, jsonl, json, parquet) in the project."),
+    name: str = typer.Option(..., "--name", help="Dataset name; the card is data/cards/NAME.yaml."),
+    license_id: str = typer.Option(..., "--license", help="SPDX license id, e.g. Apache-2.0."),
+    source: str = typer.Option(..., "--source", help="Where the data came from."),
+    pii_policy: str = typer.Option(
+        "block", "--pii-policy", help="What prepare does with PII: block, redact or allow."
+    ),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+) -> None:
+    """Track a raw file with DVC, scan it for PII and write its card (data/cards/NAME.yaml)."""
+    from forge.data.add import add as add_file
+    from forge.data.cards import card_path
+
+    with _progress(f"scanning {path}", as_json) as tick:
+        card = add_file(path, name, license_id, source, pii_policy, fmt, progress=tick)
+    if as_json:
+        typer.echo(json.dumps(card, indent=2, sort_keys=True))
+        return
+    card_file = card_path(name).as_posix()
+    typer.echo(
+        f"added {name}: {card['path']} ({card['rows']} rows, {card['file_type']}, "
+        f"{card['schema']}), license {card['license']}, tracked by {card['tracked_by']}"
+    )
+    for line in _pii_lines(card["pii"]):
+        typer.echo(line)
+    typer.echo(f"card: {card_file} (PII policy {card['pii_policy']})")
+    tracked = [card_file]
+    if card["tracked_by"] == "dvc":
+        p = Path(card["path"])
+        tracked += [f"{p}.dvc", (p.parent / ".gitignore").as_posix()]
+    typer.echo(f"next: git add {' '.join(tracked)}; point conf/data/ at {card['path']}")
+
+
+@app.command("scan")
+def scan(
+    path: Path = typer.Argument(..., help="Raw file (csv, jsonl, json, parquet)."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Count PII per type, with masked samples and where they are (file:line)."""
+    from forge.data.add import scan_file
+
+    with _progress(f"scanning {path}", as_json) as tick:
+        facts = scan_file(path, fmt, progress=tick)
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{facts['path']}: {facts['rows']} rows, {facts['file_type']}, {facts['schema']}")
+    for line in _pii_lines(facts["pii"]):
+        typer.echo(line)
+
+
+def _max_length() -> int | None:
+    """recipe.max_length from params.yaml, when there is one."""
+    from forge.config.compose import load_params
+
+    try:
+        return int(load_params()["recipe"]["max_length"])
+    except Exception:
+        return None
+
+
+@app.command("study")
+def study(
+    path: Path = typer.Argument(..., help="Raw file (csv, jsonl, json, parquet)."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    max_length: int = typer.Option(
+        None, "--max-length", help="Overlong above this many tokens (default: recipe.max_length)."
+    ),
+    base: Path = typer.Option(Path("models/base"), "--base", help="Model whose tokenizer counts."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Histogram PNG (default: .forge/study/<file>_lengths.png)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Rows, schema, token lengths, empty/overlong records, duplicates, PII and scripts."""
+    from forge.data.study import plot as plot_png
+    from forge.data.study import study as run_study
+
+    limit = max_length if max_length is not None else _max_length()
+    with _progress(f"studying {path}", as_json) as tick:
+        result = run_study(path, fmt, base, limit, progress=tick)
+    png = plot or Path(".forge/study") / f"{path.stem}_lengths.png"
+    result["plot"] = plot_png(result, png).as_posix()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = result["tokens"]
+    table = Table("", "", title=f"{result['path']}", show_header=False)
+    table.add_row("rows", str(result["rows"]))
+    table.add_row("file / schema", f"{result['file_type']} / {result['schema']}")
+    table.add_row("fields", ", ".join(result["fields"]))
+    table.add_row("tokenizer", result["tokenizer"])
+    table.add_row(
+        "tokens",
+        f"min {t['min']}, p50 {t['p50']}, p95 {t['p95']}, max {t['max']}, mean {t['mean']}",
+    )
+    o, e, d = result["overlong"], result["empty"], result["duplicates"]
+    table.add_row("overlong", f"{o['count']} (> {o['max_length']})" + _at(o["samples"]))
+    table.add_row("empty", str(e["count"]) + _at(e["samples"]))
+    table.add_row(
+        "duplicates",
+        f"{d['exact']} exact, {d['normalized']} normalized"
+        + _at([s["where"] for s in d["samples"]]),
+    )
+    table.add_row("PII", "\n".join(_pii_lines(result["pii"])).removeprefix("PII: "))
+    table.add_row("scripts", ", ".join(f"{k} {v}" for k, v in result["scripts"].items()))
+    table.add_row("histogram", result["plot"])
+    Console().print(table)
+
+
+def _at(samples: list[str]) -> str:
+    return f" at {', '.join(samples)}" if samples else ""

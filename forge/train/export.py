@@ -1,0 +1,71 @@
+"""Export (recipe.merge_adapter: true): fold a LoRA adapter into its base weights and
+write full weights to <candidate>/merged/, loadable without PEFT; and the smoke check
+that the merged model's greedy answers equal the adapter's (run by stage evaluate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from forge.config.schema import HardwareConfig
+from forge.errors import ForgeError
+from forge.train import common
+
+MERGED = "merged"
+
+
+def merge(start: str, adapter_dir: Path, hw: HardwareConfig) -> str:
+    """Write adapter_dir/merged/ (weights and tokenizer); returns its relative name."""
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(common.load_model(start, hw), str(adapter_dir))
+    merged = model.merge_and_unload()
+    out = adapter_dir / MERGED
+    merged.save_pretrained(str(out))
+    common.load_tokenizer(str(adapter_dir)).save_pretrained(str(out))
+    return MERGED
+
+
+def greedy(model: Any, tokenizer: Any, conversations: list[list[dict]], max_new_tokens: int):
+    """Greedy answers to conversations (each ending with the user's turn)."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    enc = tokenizer.apply_chat_template(
+        conversations,
+        add_generation_prompt=True,
+        tokenize=True,
+        padding=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def check_merged(start: str, candidate: Path, conversations: list[list[dict]], max_new: int):
+    """Raise unless merged and adapter give the same greedy answers; returns the count."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = common.load_tokenizer(str(candidate))
+    adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(start), str(candidate))
+    merged = AutoModelForCausalLM.from_pretrained(str(candidate / MERGED))
+    a = greedy(adapter.eval(), tokenizer, conversations, max_new)
+    m = greedy(merged.eval(), tokenizer, conversations, max_new)
+    diff = [(c[-1]["content"], x, y) for c, x, y in zip(conversations, a, m, strict=True) if x != y]
+    if diff:
+        prompt, x, y = diff[0]
+        raise ForgeError(
+            f"{candidate / MERGED}: merged weights answer differently from the adapter on "
+            f"{len(diff)} of {len(a)} prompts (first: {prompt!r}: adapter {x!r}, merged {y!r})",
+            hint="set recipe.merge_adapter: false, or check the base the adapter was trained on",
+        )
+    return len(a)

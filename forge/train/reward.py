@@ -1,0 +1,89 @@
+"""A learned reward model (recipe=reward_model; stage reward for rlhf) with TRL's
+RewardTrainer: the warm-started model with a one-output score head, trained on the
+preference split so that chosen answers outscore rejected ones (Bradley-Terry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from forge.config.schema import HardwareConfig
+from forge.train import common
+
+
+def dataset(path: Path):
+    from datasets import Dataset
+
+    return Dataset.from_list(common.read_preferences(path))
+
+
+def train(
+    recipe: Any,
+    hw: HardwareConfig,
+    base: str,
+    data_dir: Path,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    results_dir: Path,
+) -> dict[str, Any]:
+    """Train every weight of the reward model; save it and its tokenizer to out_dir."""
+    from trl import RewardConfig, RewardTrainer
+
+    common.check_device(hw)
+    tokenizer = common.load_tokenizer(base)
+    model = common.load_reward_model(base, hw, tokenizer)
+    prefs = data_dir / "preference"
+    val = dataset(prefs / "val.jsonl")
+    resume = common.last_checkpoint(checkpoint_dir)
+    args = RewardConfig(
+        **common.training_args(recipe, hw, checkpoint_dir, has_eval=len(val) > 0),
+        max_length=recipe.max_length,
+        center_rewards_coefficient=recipe.center_rewards_coefficient,
+    )
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset(prefs / "train.jsonl"),
+        eval_dataset=val if len(val) else None,
+        processing_class=tokenizer,
+        callbacks=[common.live_callback(results_dir, resume=resume is not None)],
+    )
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out_dir))
+    if trainer.is_world_process_zero():  # one writer under DDP
+        tokenizer.save_pretrained(str(out_dir))
+    return common.facts(trainer, result, resume, adapter=False)
+
+
+def load(path: str, hw: HardwareConfig):
+    """(model, tokenizer) of a saved reward model, ready to score."""
+    tokenizer = common.load_tokenizer(path)
+    model = common.load_reward_model(path, hw, tokenizer)
+    model.eval()
+    return model, tokenizer
+
+
+def score(model: Any, tokenizer: Any, conversations: list[list[dict[str, str]]]) -> list[float]:
+    """The reward of each whole conversation (prompt and answer), as RewardTrainer saw it."""
+    import torch
+
+    tokenizer.padding_side = "right"
+    enc = tokenizer.apply_chat_template(
+        conversations, tokenize=True, padding=True, return_tensors="pt", return_dict=True
+    )
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    return logits[:, 0].float().tolist()
+
+
+def pairwise_accuracy(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch: int = 64):
+    """(share of pairs where chosen outscores rejected, mean margin) over preference rows."""
+    right, margins = 0, []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        chosen = score(model, tokenizer, [r["prompt"] + r["chosen"] for r in chunk])
+        rejected = score(model, tokenizer, [r["prompt"] + r["rejected"] for r in chunk])
+        for c, r in zip(chosen, rejected, strict=True):
+            right += c > r
+            margins.append(c - r)
+    return right / max(len(rows), 1), sum(margins) / max(len(margins), 1)
