@@ -64,7 +64,7 @@ def repro(extra: list[str]) -> int:
                     )
             if "%|" in line or "examples/s]" in line:  # tqdm redraws: keep the log readable
                 continue
-            progress.console.print(line, markup=False, highlight=False)
+            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
         code = proc.wait()
         progress.update(task, completed=len(stages))
     return code
