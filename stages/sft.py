@@ -8,27 +8,14 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
-    from forge.train.parts import part_recipe
-    from forge.train.supervisor import run_train, write_unused
+    from forge.train.supervisor import run_part_stage
 
-    out, results = Path("models/sft"), Path("results/sft")
-    recipe = part_recipe("sft", load_group("recipe"))
-    if recipe is None:
-        write_unused(out, results, "recipe.warm_start.steps is 0: train starts from models/base")
-        print("sft: not used (recipe.warm_start.steps is 0)")
-        return
-    facts = run_train(
-        recipe,
-        load_group("hardware"),
-        Path("params.yaml"),
-        base=Path("models/base"),
-        data=Path("data/prepared"),
-        out=out,
-        results=results,
-        part="sft",
+    run_part_stage(
+        "sft",
+        Path("models/sft"),
+        Path("results/sft"),
+        "recipe.warm_start.steps is 0: train starts from models/base",
     )
-    print(f"sft: {facts['global_step']} steps, loss {facts['train_loss']:.4f}")
 
 
 if __name__ == "__main__":

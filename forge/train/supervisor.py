@@ -204,3 +204,28 @@ def write_unused(out: Path, results: Path, reason: str) -> None:
         if path.exists():
             shutil.rmtree(path)
         write_json(path / "unused.json", {"used": False, "reason": reason})
+
+
+def run_part_stage(part: str, out: Path, results: Path, unused: str) -> None:
+    """Stages sft and reward: train `part` of the recipe, or write the `unused` marker when
+    the recipe has no such part (forge/train/parts.py)."""
+    from forge.config.compose import load_group
+    from forge.train.parts import part_recipe, start_model
+
+    recipe = part_recipe(part, load_group("recipe"))
+    if recipe is None:
+        write_unused(out, results, unused)
+        print(f"{part}: not used ({unused})")
+        return
+    facts = run_train(
+        recipe,
+        load_group("hardware"),
+        Path("params.yaml"),
+        base=Path("models/base"),
+        data=Path("data/prepared"),
+        out=out,
+        results=results,
+        part=part,
+        start=None if part == "sft" else start_model(Path("models/sft")),
+    )
+    print(f"{part}: {facts['global_step']} steps, loss {facts['train_loss']:.4f}")
