@@ -98,6 +98,31 @@ def test_planted_pii_counts_exactly_and_none_survives_redaction(tmp_path: Path):
     )
 
 
+@pytest.mark.parametrize("density", [0.05, 1.0])
+def test_the_prefilter_skips_records_and_changes_nothing(tmp_path: Path, monkeypatch, density):
+    """prepare and `forge data scan` skip the records of a JSONL file that a hyperscan pass
+    over the file does not flag; their reports and outputs equal a scan of every record."""
+    from forge.data import formats, pii
+    from forge.data.add import scan_file
+
+    if pii.ENGINE != "hyperscan":
+        pytest.skip("hyperscan not installed")
+    planted = pii_planted.generate(1500, seed=11, density=density)
+    raw = tmp_path / "planted.jsonl"
+    pii_planted.write_jsonl(planted.rows, raw)
+    cfg = DataConfig(name="t", path=str(raw), pii_policy="redact")
+    flagged = formats.pii_candidates(raw)
+    assert density == 1.0 or len(flagged) < 0.2 * len(planted.rows)
+    runs = []
+    for engine in ("hyperscan", "re"):
+        monkeypatch.setattr(pii, "ENGINE", engine)
+        assert (formats.pii_candidates(raw) is None) == (engine == "re")
+        report = prepare(cfg, tmp_path / engine, tmp_path / f"{engine}.json")
+        runs.append((report["pii"], outputs(tmp_path / engine), scan_file(raw)["pii"]))
+    assert runs[0] == runs[1]
+    assert runs[0][0]["counts"] == planted.expected
+
+
 def test_allow_records_and_keeps(tmp_path: Path):
     raw = jsonl(tmp_path / "raw.jsonl", rows_with_pii())
     cfg = DataConfig(name="t", path=str(raw), pii_policy="allow")

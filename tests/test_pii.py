@@ -367,6 +367,139 @@ def test_prefilter_finds_what_the_regex_pass_finds_on_fuzz_text():
     assert pii.scan_many([]) == [] and pii.scan_many(["", ""]) == [[], []]
 
 
+def _escape_ascii(line: str, rng) -> str:
+    """A JSON line with some ASCII characters of its strings spelled as `\\u00XX` and its
+    slashes as `\\/`, as some writers do: the same records once decoded."""
+    out, in_string, i = [], False, 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\":  # an escape already there: keep it whole
+            n = 6 if line[i + 1] == "u" else 2
+            out.append(line[i : i + n])
+            i += n
+            continue
+        if ch == '"':
+            in_string = not in_string
+        elif in_string and ch == "/":
+            ch = "\\/"
+        elif in_string and ch.isascii() and rng.random() < 0.05:
+            ch = f"\\u{ord(ch):04x}"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _fuzz_jsonl(seed: int, rows: int = 2000) -> tuple[bytes, list[dict]]:
+    """Fuzz records as JSONL in several spellings (ASCII-only or UTF-8, escaped slashes and
+    characters, content as parts, messages as a JSON string, CRLF line ends, blank lines),
+    and the record on each line (None for a blank one)."""
+    import random
+
+    rng = random.Random(seed)
+    lines, records = [], []
+    for n in range(rows):
+        if n % 97 == 0:
+            lines.append("")
+            records.append(None)
+            continue
+        fields = [_fuzz_text(rng) for _ in range(rng.randint(1, 3))]
+        messages = [{"role": "user", "content": f} for f in fields]
+        if rng.random() < 0.1:  # content as parts, joined without a break
+            cut = rng.randint(0, len(fields[0]))
+            parts = [fields[0][:cut], fields[0][cut:]]
+            messages[0]["content"] = [{"type": "text", "text": t} for t in parts]
+        row = {"messages": messages}
+        if rng.random() < 0.1:  # the messages as JSON text (read by formats._maybe_json)
+            row = {"messages": json.dumps(messages, ensure_ascii=rng.random() < 0.5)}
+        line = json.dumps(row, ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.3:
+            line = _escape_ascii(line, rng)
+        assert json.loads(line) == row
+        lines.append(line + ("\r" if n % 7 == 0 else ""))
+        records.append(row)
+    return "\n".join(lines).encode("utf-8"), records
+
+
+def _views(row: dict | None) -> list[str]:
+    """The texts a record is scanned as: every string joined (forge data scan, study), and
+    its messages' contents joined (prepare)."""
+    from forge.data.formats import _chat, texts
+
+    if row is None:
+        return []
+    contents = [m["content"] for m in _chat(row["messages"], "fuzz:1", "messages")]
+    return ["\n".join(texts(row)), "\n".join(contents)]
+
+
+def _text_of(line: bytes) -> str:
+    return _views(json.loads(line))[0]
+
+
+@needs_hyperscan
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_jsonl_line_holding_a_finding_is_flagged(seed, tmp_path, monkeypatch):
+    data, records = _fuzz_jsonl(seed)
+    holding = {n for n, row in enumerate(records) if any(map(pii._scan_re, _views(row)))}
+    expected = [(n, pii._scan_re(_views(row)[0])) for n, row in enumerate(records) if row]
+    expected = [(n, found) for n, found in expected if found]
+    assert len(expected) > 500 and {f.kind for _, fs in expected for f in fs} == set(PII_TYPES)
+    offsets = [0]
+    for line in data.split(b"\n"):
+        offsets.append(offsets[-1] + len(line) + 1)
+    got = pii.scan_jsonl(data, _text_of)
+    assert [(offsets.index(a), found) for a, found in got] == expected
+    assert len(pii.flagged_lines(data)) < len(records)  # it does skip lines
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(data)
+    monkeypatch.setattr(pii, "_CHUNK", 4096)  # many chunks, lines cut across them
+    flagged = pii.lines_to_scan(path)
+    assert {n + 1 for n in holding} <= flagged
+    monkeypatch.setattr(pii, "_CHUNK", 1 << 24)
+    assert pii.lines_to_scan(path) == flagged
+
+
+@needs_hyperscan
+def test_jsonl_spellings_that_hide_a_finding_are_still_flagged(tmp_path):
+    """Each of these lines holds a finding that none of its JSON strings shows whole."""
+    card = luhn_complete("41111111111111")  # 16 digits, no pattern matches either half
+    secret = "token\t= Zx9QvB7wL2mK8pR4tY6u"
+    quoted = '"api_key": "Zx9QvB7wL2mK8pR4tY6u"'
+    records = [
+        {"messages": [{"role": "user", "content": "plain words"}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "card " + card[:8]},
+                        {"type": "text", "text": card[8:]},
+                    ],
+                }
+            ]
+        },  # fmt: skip
+        {"messages": json.dumps([{"role": "user", "content": secret}])},
+        {"messages": json.dumps([{"role": "user", "content": quoted}])},
+        {"messages": [{"role": "user", "content": "mail jane\u0040example.com"}]},
+    ]
+    lines = [json.dumps(r) for r in records]
+    lines[4] = lines[4].replace("@", "\\u0040")
+    assert [json.loads(x) for x in lines] == records
+    kinds = [[f.kind for t in _views(r) for f in pii._scan_re(t)] for r in records]
+    assert kinds[0] == [] and all(kinds[1:]), kinds
+    assert "credit_card" in kinds[1] and {"api_token"} <= set(kinds[2]) & set(kinds[3])
+    path = tmp_path / "hidden.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert pii.lines_to_scan(path) == {2, 3, 4, 5}
+
+
+def test_scan_jsonl_without_hyperscan_scans_every_line(monkeypatch):
+    data, texts = _fuzz_jsonl(5, rows=300)
+    fast = pii.scan_jsonl(data, _text_of)
+    monkeypatch.setattr(pii, "ENGINE", "re")
+    assert pii.scan_jsonl(data, _text_of) == fast
+    assert pii.lines_to_scan("unused.jsonl") is None
+
+
 def test_report_add_many_equals_add(planted, monkeypatch):
     rows = [(row_text(r), f"x.jsonl:{n}") for n, r in enumerate(planted.rows, 1)]
     one, many = PiiReport(), PiiReport()

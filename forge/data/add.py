@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.data import cards
-from forge.data.formats import Reader, preference_parts, texts, to_messages
+from forge.data.formats import Reader, pii_candidates, preference_parts, texts, to_messages
 from forge.data.pii import PiiReport
 from forge.errors import DataError
 from forge.record import file_hash
@@ -18,15 +18,17 @@ from forge.record import file_hash
 def scan_file(path: Path, fmt: str = "auto", progress: Any = None) -> dict[str, Any]:
     """Rows, file type, schema and fields, and the PII report of one file. Every record is
     converted (so a malformed one fails here, naming its line) and scanned once, all its
-    text joined."""
+    text joined (in a JSONL file, only those the prefilter flags: the rest hold none)."""
     reader = Reader(path, fmt, "--format")
     report = PiiReport()
+    maybe = pii_candidates(path)  # JSONL: the records a prefilter pass over the file flags
     for where, row, schema in reader:
         if schema == "preference":
             preference_parts(row, where)
         else:
             to_messages(row, schema, where)
-        report.add("\n".join(texts(row)), where)
+        if maybe is None or where in maybe:
+            report.add("\n".join(texts(row)), where)
         if progress is not None:
             progress()
     if reader.rows == 0:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from forge.data import pii
 from forge.errors import DataError
 
 FILE_TYPES = ("csv", "jsonl", "json", "parquet")
@@ -86,11 +87,26 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
+def _where(path: Path, lineno: int) -> str:
+    return f"{path}:{lineno}"
+
+
+def pii_candidates(path: Path) -> set[str] | None:
+    """The `where` of every record of a JSONL file that may hold PII, from one hyperscan
+    pass over the raw file (`pii.lines_to_scan`): the other records hold none, so a scan
+    may skip them. None where every record must be scanned (other file types; no
+    hyperscan)."""
+    if not path.is_file() or file_type(path) != "jsonl":
+        return None
+    lines = pii.lines_to_scan(path)
+    return None if lines is None else {_where(path, n) for n in lines}
+
+
 def _jsonl(path: Path) -> Iterator[tuple[str, Any]]:
     for lineno, line in _lines(path):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
+        where = _where(path, lineno)
         line = line.rstrip("\r\n")
         try:
             yield where, json.loads(line)

@@ -10,6 +10,11 @@ scan a whole record (its decoded fields joined) in one call, not one call per fi
 Findings never overlap; where two kinds could start at one place, the first in the
 pattern's order that validates wins.
 
+Many records at once are faster through the hyperscan prefilter (see PREFILTER), which
+reads a whole buffer in C and sends only the records it flags to the regex, with the same
+findings: `scan_many(texts)`, `scan_jsonl(file_bytes, text_of)`, and `lines_to_scan(path)`
+for a JSONL file (what `forge data scan`, `forge data study` and prepare skip by).
+
 What each kind accepts, and the look-alikes it refuses:
 - email: `local@domain.tld` (ASCII); the local part neither starts nor ends with a dot.
 - phone: `+` and a country code with 8-15 digits in all (`+44 20 7946 0958`,
@@ -493,70 +498,56 @@ def _scan_re(text: str) -> list[Finding]:
     return findings
 
 
-def _scan_at(text: str, starts: list[int]) -> list[Finding]:
-    """The same pass, given (sorted) every place where the pattern can match: it tries the
-    pattern only there. `_PATTERN.match(text, p)` at the first of them at or after `pos`
-    that matches is what `_PATTERN.search(text, pos)` finds, so the findings are the same."""
-    findings: list[Finding] = []
-    pos = floor = 0
-    match = _PATTERN.match
-    for p in starts:
-        if p >= pos and (m := match(text, p)) is not None:
-            found, pos = _step(text, m, floor)
-            if found is not None:
-                findings.append(found)
-                floor = pos
-    return findings
-
-
 # --- the prefilter -----------------------------------------------------------------------
-# Hyperscan reads bytes at several hundred MB/s in C and calls back only where one of these
-# patterns matches; the regex above is then tried only at the anchors they point to. Each is
-# a necessary condition of some branches, written without lookaround (the character before
-# an anchor is matched as part of the pattern), with the anchor's offset from the start of
-# the match: wherever a branch can match at an anchor, a pattern matches there
-# and reports that anchor. For this the start of a match must follow from its end, which
-# holds for each (a fixed length, or a first character that cannot recur inside the
-# match): hyperscan reports the leftmost start per end. A text is encoded with `?` for
-# each non-ASCII character (no pattern's character set holds `?`, and no branch takes a
-# non-ASCII character where one of these needs an ASCII one), so byte offsets are
-# character offsets, and it is preceded by `_SEP`, so every anchor has a character before it.
-_HEXC = "0-9A-Fa-f"
-_W = "[^A-Za-z0-9]"  # what `_B` allows before a word
-_N = r"[^A-Za-z0-9.\-]"  # what `_NUMBER` allows before a number
-PREFILTER: tuple[tuple[str, int], ...] = (
-    (r"-----BEGIN ", 0),  # private_key
-    (r"@[A-Za-z0-9]", 0),  # email
-    (rf"{_W}A(?:KIA|SIA|Iza)", 1),  # aws_key, aiza
-    (rf"{_W}Bearer[ \t]", 1),  # bearer_token
-    (rf"{_W}sk-", 3),  # api_token prefixes
-    (rf"{_W}glpat-", 6),
-    (rf"{_W}xox[abp]-", 5),
-    (rf"{_W}gh[pousr]_", 4),
-    (rf"{_W}github_", 7),
-    (rf"{_W}[sr]k_", 3),  # stripe
-    (rf"{_W}hf_", 3),
-    # assign: up to 7 blanks and the value's first 16 characters, or 8 blanks and more
-    (r"[:=][ \t]{0,7}[\"']?[A-Za-z0-9_\-./+=]{16}", 0),
-    (r"[:=][ \t]{8}", 0),
-    (rf"{_W}[A-Z]{{2}}\d\d[A-Z0-9]{{11}}", 3),  # iban, bare
-    (rf"{_W}[A-Z]{{2}}\d\d [A-Z0-9]{{4}} [A-Z0-9]{{4}}", 3),  # iban, grouped
-    # ipv6: a digit, 0-3 hex digits, a colon, 0-4 hex digits and a colon; or from a colon
-    *((rf"[0-9]{f'[{_HEXC}]' * n}:[{_HEXC}]{{0,4}}:", 0) for n in range(4)),
-    (rf":[{_HEXC}]{{0,4}}:", 0),
-    (rf"{_N}\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}\.\d", 1),  # ipv4
-    (rf"{_N}\d{{3}}[\- ]\d{{2}}[\- ]\d{{4}}", 1),  # us_ssn
-    (rf"{_N}\d{{4}}[ \-]\d{{4}}[ \-]\d{{4}}[ \-]\d{{4}}", 1),  # credit_card, 4-4-4-4
-    (rf"{_N}\d{{4}}[ \-]\d{{6}}[ \-]\d{{4}}", 1),  # credit_card, 4-6-4
-    (rf"{_N}\d{{13}}", 1),  # credit_card, bare
-    (rf"{_W}\+[1-9]", 1),  # phone_intl
-    (rf"{_N}\d{{3}}[ .\-]\d{{3}}[ .\-]\d{{4}}", 1),  # phone_nanp
-    (r"\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}", 0),  # phone_paren
+# Most records hold nothing, and most of a record's time goes to Python, not to the regex.
+# So a whole buffer (many records, or a JSONL file as it lies on disk) goes to hyperscan
+# first, which reads it in C at GB/s and calls back only where one of these patterns ends;
+# a record gets the regex pass above only if a match ends inside it. Each pattern is a
+# necessary condition of some branch on the text of the finding alone (no context before
+# or after), so wherever a branch can find something, one of them matches inside it, and
+# the findings are exactly `scan`'s.
+#
+# They hold on a raw JSON line as on the decoded text: JSON escapes no character that a
+# finding's text holds but a tab (`\t`) and a quote (`\"`; both allowed for, behind any
+# number of backslashes, where a pattern needs them), a slash (`\/`) and whatever a writer
+# spells `\u00XX`; a line with one of those last two is always scanned, as is one whose
+# message content comes as parts (`{"type": "text", "text": ...}`, joined without a break).
+# Findings never hold a line break (a private key's body may, but its `-----BEGIN ` is
+# enough), so a finding lies inside one field and one line.
+PREFILTER: tuple[str, ...] = (
+    r"-----BEGIN ",  # private_key
+    r"@[A-Za-z0-9]",  # email
+    r"A(?:KIA|SIA|Iza)",  # aws_key, aiza
+    r"Bearer(?:[ \t]|\\+t)",  # bearer_token
+    r"sk-",  # api_token by vendor prefix
+    r"glpat-",
+    r"xox[abp]-",
+    r"gh[pousr]_",
+    r"github_",
+    r"[sr]k_",
+    r"hf_",
+    # assign: a secret-like name (what `_SECRET_NAME` ends with), its quote, blanks, `:`/`=`
+    r"(?i:key|token|secret|passw(?:or)?d)[\\\"']*(?:[ \t]|\\+t)*[:=]",
+    r"[A-Z]{2}\d\d[A-Z0-9]{11}",  # iban, bare
+    r"[A-Z]{2}\d\d [A-Z0-9]{4} [A-Z0-9]{4}",  # iban, grouped
+    r":[0-9A-Fa-f]{0,4}:",  # ipv6: every address holds two colons at most 4 hex apart
+    r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d",  # ipv4
+    r"\d{3}[\- ]\d{2}[\- ]\d{4}",  # us_ssn
+    r"\d{4}[ \-]\d{4}[ \-]\d{4}[ \-]\d{4}",  # credit_card, 4-4-4-4
+    r"\d{4}[ \-]\d{6}[ \-]\d{4}",  # credit_card, 4-6-4
+    r"\d{13}",  # credit_card, bare
+    r"\+[1-9]",  # phone, international
+    r"\d{3}[ .\-]\d{3}[ .\-]\d{4}",  # phone, North American
+    r"\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}",
+    r"\\u00[0-7]",  # JSON: an ASCII character spelled as an escape
+    r"\\/",  # JSON: an escaped slash
+    r"type[\\\"]*\s*:\s*[\\\"]*text",  # JSON: content as parts
 )
 # "hyperscan" where it is installed, else "re"; set it to "re" to force the plain regex pass.
 ENGINE = "hyperscan" if hyperscan is not None else "re"
-_SEP = "\0"  # before each text in a prefilter call: no pattern matches it but as `_W`/`_N`
+_SEP = "\0"  # between records in one `scan_many` buffer; no pattern matches it
 _BATCH_CHARS = 1 << 22  # a prefilter call reads at most about this many characters
+_CHUNK = 1 << 24  # bytes of a file read at a time
 _hs: dict[str, Any] = {}
 _local = threading.local()  # a scratch space per thread: hyperscan scans without the GIL
 
@@ -565,44 +556,101 @@ def _hs_db() -> Any:
     if "db" not in _hs:
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         db.compile(
-            expressions=[pattern.encode() for pattern, _ in PREFILTER],
-            ids=list(range(len(PREFILTER))),  # distinct: hyperscan reports one hit per id and end
+            expressions=[pattern.encode() for pattern in PREFILTER],
+            ids=list(range(len(PREFILTER))),
             elements=len(PREFILTER),
-            flags=hyperscan.HS_FLAG_SOM_LEFTMOST,
+            flags=0,  # end offsets only: start-of-match tracking would cost speed
         )
         _hs["db"] = db
     return _hs["db"]
 
 
-_OFFSET = [offset for _, offset in PREFILTER]
-
-
-def _on_hit(pattern: int, start: int, end: int, flags: int, anchors: list[int]) -> None:
-    anchors.append(start + _OFFSET[pattern])
-
-
-def _prefilter(data: bytes) -> list[int]:
-    """The anchors in `data` that the prefilter points to, unsorted, maybe repeated."""
+def _scan_hs(data: bytes, on_hit: Callable[[int, int, int, int, Any], Any]) -> None:
     db = _hs_db()
     scratch = getattr(_local, "scratch", None)
     if scratch is None:
         scratch = _local.scratch = hyperscan.Scratch(db)
-    anchors: list[int] = []
-    db.scan(data, _on_hit, 0, anchors, scratch)
-    return anchors
+    db.scan(data, on_hit, 0, None, scratch)
+
+
+def flagged_lines(data: bytes) -> list[tuple[int, int]]:
+    """The [start, end) byte spans (without the line break) of the lines of `data` in which
+    a prefilter pattern matches, in order: every line of a JSONL buffer whose record holds
+    a finding is among them. Needs hyperscan."""
+    spans: list[tuple[int, int]] = []
+    line_end = [-1]  # the end of the last flagged line: later hits inside it are skipped
+    rfind, find, size = data.rfind, data.find, len(data)
+
+    def on_hit(pattern: int, start: int, end: int, flags: int, context: Any) -> None:
+        if end <= line_end[0]:
+            return
+        a = rfind(b"\n", 0, end - 1) + 1  # the match's last byte is at end - 1
+        b = find(b"\n", end - 1)
+        b = size if b < 0 else b
+        spans.append((a, b))
+        line_end[0] = b
+
+    _scan_hs(data, on_hit)
+    return spans
+
+
+def lines_to_scan(path: Any) -> set[int] | None:
+    """The (1-based) numbers of the lines of a JSONL file that may hold a finding, read in
+    chunks of 16 MiB; the other lines hold none. None without hyperscan (scan every line)."""
+    if ENGINE != "hyperscan":
+        return None
+    out: set[int] = set()
+    first_line, rest = 1, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            data, rest = data[:cut], data[cut:]
+            first_line = _flag_into(data, first_line, out)
+        _flag_into(rest, first_line, out)
+    return out
+
+
+def _flag_into(data: bytes, first_line: int, out: set[int]) -> int:
+    """Add the numbers of the flagged lines of `data` (its first line numbered
+    `first_line`) to `out`; return the number of the line after `data`."""
+    line, pos = first_line, 0
+    for a, _ in flagged_lines(data):
+        line += data.count(b"\n", pos, a)
+        pos = a
+        out.add(line)
+    return line + data.count(b"\n", pos)
+
+
+def scan_jsonl(data: bytes, text_of: Callable[[bytes], str]) -> list[tuple[int, list[Finding]]]:
+    """(byte offset of the line, its findings) for each line of the JSONL buffer `data`
+    that holds a finding; `text_of(line)` turns a line into the text a record is scanned
+    as (its fields, decoded and joined). Only flagged lines are decoded and scanned."""
+    if ENGINE != "hyperscan":
+        spans, pos = [], 0
+        for line in data.split(b"\n"):
+            spans.append((pos, pos + len(line)))
+            pos += len(line) + 1
+    else:
+        spans = flagged_lines(data)
+    out = []
+    for a, b in spans:
+        if data[a:b].strip() and (found := _scan_re(text_of(data[a:b]))):
+            out.append((a, found))
+    return out
 
 
 def scan(text: str) -> list[Finding]:
     """Every validated finding in `text`, in order and non-overlapping, in one regex pass.
 
     One record alone goes to the regex: a hyperscan call costs about as much as the regex
-    pass over a short row (measured on chat rows); `scan_many` is the prefiltered path."""
+    pass over a short row (measured on chat rows). Many records: `scan_many`, `scan_jsonl`."""
     return _scan_re(text)
 
 
 def scan_many(texts: Sequence[str]) -> list[list[Finding]]:
     """`[scan(t) for t in texts]`, the same findings, with one prefilter call for many texts
-    (joined, each anchor mapped back to its text), so short records cost little each."""
+    (joined): only the texts it flags go to the regex pass."""
     if ENGINE != "hyperscan":
         return [_scan_re(t) for t in texts]
     out: list[list[Finding]] = []
@@ -619,17 +667,16 @@ def scan_many(texts: Sequence[str]) -> list[list[Finding]]:
 
 def _scan_batch(texts: Sequence[str]) -> list[list[Finding]]:
     out: list[list[Finding]] = [[] for _ in texts]
-    anchors = _prefilter((_SEP + _SEP.join(texts)).encode("ascii", "replace"))
-    if not anchors:
-        return out
-    starts = list(accumulate((len(t) + 1 for t in texts), initial=1))  # where each starts
-    per_text: dict[int, list[int]] = {}
-    for a in anchors:
-        k = bisect_right(starts, a) - 1
-        per_text.setdefault(k, []).append(a - starts[k])
-    for k, at in per_text.items():
-        at.sort()
-        out[k] = _scan_at(texts[k], at)
+    # one byte per character (non-ASCII as `?`, which no pattern holds), so offsets agree
+    starts = list(accumulate((len(t) + 1 for t in texts), initial=0))  # where each starts
+    flagged: set[int] = set()
+
+    def on_hit(pattern: int, start: int, end: int, flags: int, context: Any) -> None:
+        flagged.add(bisect_right(starts, end - 1) - 1)  # the text holding the last byte
+
+    _scan_hs(_SEP.join(texts).encode("ascii", "replace"), on_hit)
+    for k in flagged:
+        out[k] = _scan_re(texts[k])
     return out
 
 

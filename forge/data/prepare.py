@@ -32,7 +32,7 @@ from typing import Any
 
 from forge.config.schema import DataConfig
 from forge.data import cards
-from forge.data.formats import Messages, Reader, preference_parts, to_messages
+from forge.data.formats import Messages, Reader, pii_candidates, preference_parts, to_messages
 from forge.data.pii import Finding, PiiReport
 from forge.errors import DataError
 from forge.record import file_hash, write_json
@@ -95,8 +95,16 @@ class _Pii:
     def __init__(self, policy: str) -> None:
         self.policy = policy
         self.report = PiiReport()
+        self.maybe: set[str] | None = None
+
+    def reading(self, path: Path) -> None:
+        """The records of `path` come next: in a JSONL file only those that a prefilter
+        pass over the file flags can hold PII, so the rest are not scanned."""
+        self.maybe = pii_candidates(path)
 
     def apply(self, groups: list[Messages], where: str) -> list[Messages]:
+        if self.maybe is not None and where not in self.maybe:
+            return groups
         contents = [m["content"] for g in groups for m in g]
         findings = self.report.add(self.SEP.join(contents), where)
         if not findings or self.policy != "redact":
@@ -237,6 +245,7 @@ def prepare(
         try:
             reader, sft = _sft_rows(cfg)
             readers["sft"] = reader
+            pii.reading(Path(cfg.path))
             for where, messages in sft:
                 (messages,) = pii.apply([messages], where)
                 prompt = " ".join(m["content"] for m in messages[:-1])
@@ -250,6 +259,7 @@ def prepare(
             if cfg.preference_path is not None:
                 reader, pref = _preference_rows(cfg.preference_path)
                 readers["preference"] = reader
+                pii.reading(Path(cfg.preference_path))
                 for where, parts in pref:
                     p, c, r = pii.apply(parts, where)
                     prompt = " ".join(m["content"] for m in p)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from forge.data.formats import Reader, preference_parts, texts, to_messages
+from forge.data.formats import Reader, pii_candidates, preference_parts, texts, to_messages
 from forge.data.pii import PiiReport
 from forge.errors import DataError
 
@@ -80,6 +80,7 @@ def study(
     reader = Reader(path, fmt, "--format")
     tokenizer, count = load_tokenizer(base_dir)
     pii = PiiReport()
+    maybe = pii_candidates(path)  # JSONL: only the records the prefilter flags can hold PII
     lengths: list[int] = []
     batch: list[str] = []
     where_of: list[str] = []
@@ -128,7 +129,8 @@ def study(
         exact.add(ex)
         normalized.add(norm)
         scripts[script_of(text) or "none"] += 1
-        pii.add("\n".join(texts(row)), where)
+        if maybe is None or where in maybe:
+            pii.add("\n".join(texts(row)), where)
         batch.append(text)
         where_of.append(where)
         if len(batch) >= BATCH:
