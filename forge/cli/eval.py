@@ -22,7 +22,8 @@ def compare(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Exact match of two revisions, with a paired bootstrap over their per-sample outputs.
+    """Exact match (for reward models, pairwise accuracy) of two revisions, with a paired
+    bootstrap over their per-sample outputs.
 
     Exits 1 when the candidate regressed beyond the tolerance."""
     from forge.config.compose import load_group

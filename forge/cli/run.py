@@ -28,9 +28,8 @@ def repro(extra: list[str]) -> int:
     console = Console(stderr=True)
     stages = _stages()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    dvc = str(Path(sys.executable).with_name("dvc"))
     proc = subprocess.Popen(
-        [dvc if Path(dvc).exists() else "dvc", "repro", *extra],
+        [sys.executable, "-m", "dvc", "repro", *extra],  # this environment's DVC
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

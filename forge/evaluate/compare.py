@@ -34,8 +34,16 @@ class Comparison:
         return asdict(self)
 
 
-def samples_at(repo: Path, rev: str) -> dict[str, float]:
-    """prompt -> exact match of the candidate evaluated at `rev` (read from git)."""
+# per-sample field -> the metric it is a sample of: a policy's answers, a reward model's pairs
+PER_SAMPLE = {
+    "exact_match": "eval/candidate/exact_match",
+    "pairwise_correct": "eval/candidate/pairwise_accuracy",
+}
+
+
+def samples_at(repo: Path, rev: str) -> tuple[str, dict[str, float]]:
+    """The metric and prompt -> per-sample score of the candidate evaluated at `rev` (read
+    from git): exact match of a policy's answer, or a reward model's pair ranked right."""
     proc = subprocess.run(
         ["git", "show", f"{rev}:{SAMPLES}"], cwd=repo, capture_output=True, text=True
     )
@@ -45,7 +53,14 @@ def samples_at(repo: Path, rev: str) -> dict[str, float]:
             hint="is it a commit with a completed `dvc repro`?",
         )
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    return {r["prompt"]: float(r["exact_match"]) for r in rows}
+    fields = {field for field in PER_SAMPLE if rows and field in rows[0]}
+    if len(fields) != 1:
+        raise ForgeError(
+            f"{rev}: {SAMPLES} holds no per-sample scores",
+            hint="rerun `dvc repro evaluate` at that commit with this Forge",
+        )
+    field = fields.pop()
+    return PER_SAMPLE[field], {r["prompt"]: float(r[field]) for r in rows}
 
 
 def paired_bootstrap(
@@ -81,7 +96,13 @@ def paired_bootstrap(
 def compare_revs(
     repo: Path, baseline_rev: str, candidate_rev: str, tolerance: float, confidence: float
 ) -> Comparison:
-    a, b = samples_at(repo, baseline_rev), samples_at(repo, candidate_rev)
+    (metric_a, a), (metric_b, b) = samples_at(repo, baseline_rev), samples_at(repo, candidate_rev)
+    if metric_a != metric_b:
+        raise ForgeError(
+            f"{baseline_rev} was scored on {metric_a} and {candidate_rev} on {metric_b}: a "
+            "policy and a reward model cannot be compared",
+            hint="give the reward model its own artifact or stage",
+        )
     if set(a) != set(b):
         raise ForgeError(
             f"{baseline_rev} and {candidate_rev} were evaluated on different test "
@@ -93,5 +114,5 @@ def compare_revs(
         [b[p] for p in prompts],
         tolerance,
         confidence,
-        metric="eval/candidate/exact_match",
+        metric=metric_a,
     )

@@ -189,8 +189,11 @@ def candidate_method(candidate: Path) -> str:
     return yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]["method"]
 
 
-def preference_metrics(start: str, candidate: Path, data: Path, method: str) -> dict[str, float]:
-    """dpo and reward_model: how often held-out chosen answers outscore rejected ones."""
+def preference_metrics(
+    start: str, candidate: Path, data: Path, method: str, candidate_samples: Path
+) -> dict[str, float]:
+    """dpo and reward_model: how often held-out chosen answers outscore rejected ones (a
+    reward model's per-pair results go to `candidate_samples`)."""
     from forge.config.schema import HardwareConfig
     from forge.train import common, reward
 
@@ -205,8 +208,26 @@ def preference_metrics(start: str, candidate: Path, data: Path, method: str) -> 
     model, tok = reward.load(
         str(candidate), HardwareConfig(device="cpu", name="eval", precision="fp32")
     )
-    acc, margin = reward.pairwise_accuracy(model, tok, rows)
-    return {"eval/candidate/pairwise_accuracy": acc, "eval/candidate/reward_margin": margin}
+    margins = reward.margins(model, tok, rows)
+    write_samples(candidate_samples, pair_samples(rows, margins))
+    n = max(len(margins), 1)
+    return {
+        "eval/candidate/pairwise_accuracy": sum(m > 0 for m in margins) / n,
+        "eval/candidate/reward_margin": sum(margins) / n,
+    }
+
+
+def pair_samples(rows: list[dict[str, Any]], margins: list[float]) -> list[dict[str, Any]]:
+    """A reward model's per-sample results, for `forge eval compare` and promotion's
+    regression check: each held-out pair (its key) with whether it was ranked right."""
+    return [
+        {
+            "prompt": json.dumps([r["prompt"], r["chosen"], r["rejected"]], sort_keys=True),
+            "pairwise_correct": float(m > 0),
+            "margin": round(m, 6),
+        }
+        for r, m in zip(rows, margins, strict=True)
+    ]
 
 
 def evaluate(
@@ -227,7 +248,12 @@ def evaluate(
     origin = start or base
     if method in ("dpo", "reward_model"):
         metrics.update(
-            {k: round(v, 6) for k, v in preference_metrics(origin, candidate, data, method).items()}
+            {
+                k: round(v, 6)
+                for k, v in preference_metrics(
+                    origin, candidate, data, method, out_dir / "samples_candidate.jsonl"
+                ).items()
+            }
         )
     if (candidate / "merged").is_dir():
         from forge.train.export import check_merged
@@ -249,8 +275,6 @@ def evaluate(
         )
         if role != "sft":  # the declared outputs: samples_base and samples_candidate
             write_samples(out_dir / f"samples_{role}.jsonl", rows)
-    if method == "reward_model":
-        write_samples(out_dir / "samples_candidate.jsonl", [])
     metrics["eval/n_test"] = len(rows)
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -61,8 +61,9 @@ def checks(repo: Path) -> list[str]:
     ]
     if dirty:
         problems.append(f"the git tree is dirty ({', '.join(dirty[:5])}); commit or stash first")
-    dvc = str(Path(sys.executable).with_name("dvc"))
-    status = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, capture_output=True, text=True
+    )
     stale = sorted(json.loads(status.stdout or "{}")) if status.returncode == 0 else ["?"]
     if stale:
         problems.append(

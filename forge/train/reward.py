@@ -76,14 +76,18 @@ def score(model: Any, tokenizer: Any, conversations: list[list[dict[str, str]]])
     return logits[:, 0].float().tolist()
 
 
-def pairwise_accuracy(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch: int = 64):
-    """(share of pairs where chosen outscores rejected, mean margin) over preference rows."""
-    right, margins = 0, []
+def margins(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch: int = 64):
+    """Per preference row: the chosen answer's reward minus the rejected one's."""
+    out: list[float] = []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         chosen = score(model, tokenizer, [r["prompt"] + r["chosen"] for r in chunk])
         rejected = score(model, tokenizer, [r["prompt"] + r["rejected"] for r in chunk])
-        for c, r in zip(chosen, rejected, strict=True):
-            right += c > r
-            margins.append(c - r)
-    return right / max(len(rows), 1), sum(margins) / max(len(margins), 1)
+        out += [c - r for c, r in zip(chosen, rejected, strict=True)]
+    return out
+
+
+def pairwise_accuracy(model: Any, tokenizer: Any, rows: list[dict[str, Any]], batch: int = 64):
+    """(share of pairs where chosen outscores rejected, mean margin) over preference rows."""
+    m = margins(model, tokenizer, rows, batch)
+    return sum(x > 0 for x in m) / max(len(m), 1), sum(m) / max(len(m), 1)
