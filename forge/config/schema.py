@@ -179,7 +179,9 @@ class RewardModelRecipeConfig:
 class RLHFConfig(_Lora, _Sampling):
     """Online RLOO against the learned reward model of stage reward (forge/train/rlhf.py)."""
 
-    length_penalty: float = _f(0.1, "Reward lost per token away from the prompt's word length.")
+    length_penalty: float = _f(
+        0.1, "Reward lost per character an answer is off the preferred answer's length."
+    )
 
 
 @_recipe_schema

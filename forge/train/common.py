@@ -146,6 +146,13 @@ def read_preferences(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def preference_dataset(path: Path) -> Any:
+    """A prepared preference split as a `datasets.Dataset` (dpo and reward_model train on it)."""
+    from datasets import Dataset
+
+    return Dataset.from_list(read_preferences(path))
+
+
 def facts(trainer: Any, result: Any, resume: str | None, adapter: bool) -> dict[str, Any]:
     """What a recipe reports to the supervisor (and the run manifest) after training."""
     return {

@@ -16,12 +16,6 @@ from forge.config.schema import HardwareConfig
 from forge.train import backends, common
 
 
-def dataset(path: Path):
-    from datasets import Dataset
-
-    return Dataset.from_list(common.read_preferences(path))
-
-
 def train(
     recipe: Any,
     hw: HardwareConfig,
@@ -38,7 +32,7 @@ def train(
     tokenizer = common.load_tokenizer(base)
     model = common.load_model(base, hw, recipe)
     prefs = data_dir / "preference"
-    val = dataset(prefs / "val.jsonl")
+    val = common.preference_dataset(prefs / "val.jsonl")
     resume = common.last_checkpoint(checkpoint_dir)
     args = DPOConfig(
         **common.training_args(recipe, hw, checkpoint_dir, has_eval=len(val) > 0),
@@ -50,7 +44,7 @@ def train(
     trainer = DPOTrainer(
         model=model,
         args=args,
-        train_dataset=dataset(prefs / "train.jsonl"),
+        train_dataset=common.preference_dataset(prefs / "train.jsonl"),
         eval_dataset=val if len(val) else None,
         processing_class=tokenizer,
         peft_config=backends.peft_config(model, recipe),

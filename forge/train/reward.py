@@ -11,12 +11,6 @@ from forge.config.schema import HardwareConfig
 from forge.train import common
 
 
-def dataset(path: Path):
-    from datasets import Dataset
-
-    return Dataset.from_list(common.read_preferences(path))
-
-
 def train(
     recipe: Any,
     hw: HardwareConfig,
@@ -33,7 +27,7 @@ def train(
     tokenizer = common.load_tokenizer(base)
     model = common.load_reward_model(base, hw, tokenizer)
     prefs = data_dir / "preference"
-    val = dataset(prefs / "val.jsonl")
+    val = common.preference_dataset(prefs / "val.jsonl")
     resume = common.last_checkpoint(checkpoint_dir)
     args = RewardConfig(
         **common.training_args(recipe, hw, checkpoint_dir, has_eval=len(val) > 0),
@@ -43,7 +37,7 @@ def train(
     trainer = RewardTrainer(
         model=model,
         args=args,
-        train_dataset=dataset(prefs / "train.jsonl"),
+        train_dataset=common.preference_dataset(prefs / "train.jsonl"),
         eval_dataset=val if len(val) else None,
         processing_class=tokenizer,
         callbacks=[common.live_callback(results_dir, resume=resume is not None)],

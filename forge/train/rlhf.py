@@ -4,9 +4,11 @@ successor: each prompt gets `num_generations` samples, and each sample's baselin
 mean reward of the others).
 
 Unchecked, the policy reward-hacks the tiny reward model: answers shrink and exact match
-drops to 0. Two controls hold it: `beta`, a KL penalty towards the warm-started model
-(the adapter switched off), and `length_penalty`, a reward term that costs each character
-an answer is away from the preferred answer's length for that prompt.
+drops to 0. Three controls hold it: `beta`, a KL penalty towards the warm-started model
+(the adapter switched off); `length_penalty`, a reward term that costs each character
+an answer is away from the preferred answer's length for that prompt; and the
+sampling temperature (0.8 in conf/recipe/rlhf.yaml): at 1.0 over half the warm start's
+samples are wrong, and optimising the reward model's scores of those cost exact match.
 """
 
 from __future__ import annotations
