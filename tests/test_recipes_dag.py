@@ -110,8 +110,8 @@ def test_merged_weights_answer_like_the_adapter(tmp_path: Path):
 @pytest.mark.slow
 def test_a_chat_template_mismatch_fails_the_dag(tmp_path: Path):
     project = make_project(tmp_path / "proj")
-    sft = project / "forge/train/sft.py"
-    text = sft.read_text()
+    common = project / "forge/train/common.py"  # where every recipe saves its tokenizer
+    text = common.read_text()
     saved = "        tokenizer.save_pretrained(str(out_dir))\n"
     assert saved in text
     # a space after the generation prompt: a drift that survives Jinja's trim_blocks
@@ -120,7 +120,7 @@ def test_a_chat_template_mismatch_fails_the_dag(tmp_path: Path):
         "            '<|assistant|>{% endif %}', '<|assistant|> {% endif %}'\n"
         "        )\n"
     )
-    sft.write_text(text.replace(saved, drift + saved))
+    common.write_text(text.replace(saved, drift + saved))
     proc = forge_run(project, "recipe.max_steps=5", "recipe.eval_steps=0")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

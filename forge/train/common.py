@@ -153,6 +153,16 @@ def preference_dataset(path: Path) -> Any:
     return Dataset.from_list(read_preferences(path))
 
 
+def fit(trainer: Any, tokenizer: Any, out_dir: Path, resume: str | None) -> Any:
+    """Train (from checkpoint `resume`, if any), then save the model to `out_dir` and the
+    tokenizer beside it; returns TRL's train result."""
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out_dir))
+    if trainer.is_world_process_zero():  # one writer under DDP
+        tokenizer.save_pretrained(str(out_dir))
+    return result
+
+
 def facts(trainer: Any, result: Any, resume: str | None, adapter: bool) -> dict[str, Any]:
     """What a recipe reports to the supervisor (and the run manifest) after training."""
     return {

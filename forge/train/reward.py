@@ -42,10 +42,7 @@ def train(
         processing_class=tokenizer,
         callbacks=[common.live_callback(results_dir, resume=resume is not None)],
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out_dir))
-    if trainer.is_world_process_zero():  # one writer under DDP
-        tokenizer.save_pretrained(str(out_dir))
+    result = common.fit(trainer, tokenizer, out_dir, resume)
     return common.facts(trainer, result, resume, adapter=False)
 
 

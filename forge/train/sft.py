@@ -56,15 +56,5 @@ def train(
         peft_config=backends.peft_config(model, recipe),
         callbacks=[common.live_callback(results_dir, resume=resume is not None)],
     )
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out_dir))
-    if trainer.is_world_process_zero():  # one writer under DDP
-        tokenizer.save_pretrained(str(out_dir))
-    return {
-        "resumed_from": Path(resume).name if resume else None,
-        "train_loss": result.training_loss,
-        "global_step": result.global_step,
-        "train_tokens": trainer.state.num_input_tokens_seen or None,
-        "train_runtime_s": result.metrics.get("train_runtime"),
-        "adapter": recipe.method == "lora_sft",
-    }
+    result = common.fit(trainer, tokenizer, out_dir, resume)
+    return common.facts(trainer, result, resume, adapter=recipe.method == "lora_sft")
