@@ -31,16 +31,7 @@ def scan_file(path: Path, fmt: str = "auto", progress: Any = None) -> dict[str, 
             report.add("\n".join(texts(row)), where)
         if progress is not None:
             progress()
-    if reader.rows == 0:
-        raise DataError(f"{path}: no rows (the file is empty)")
-    return {
-        "path": path.as_posix(),
-        "file_type": reader.file_type,
-        "schema": reader.schema,
-        "fields": reader.fields,
-        "rows": reader.rows,
-        "pii": report.to_dict(),
-    }
+    return {**reader.summary(), "pii": report.to_dict()}
 
 
 def _git_tracked(path: Path) -> bool:

@@ -472,3 +472,16 @@ class Reader:
                 self.fields = sorted(row)
             self.rows += 1
             yield where, row, schema
+
+    def summary(self) -> dict[str, Any]:
+        """Path, file type, schema, fields and rows of the file once read; an empty file is
+        an error."""
+        if self.rows == 0:
+            raise DataError(f"{self.path}: no rows (the file is empty)")
+        return {
+            "path": self.path.as_posix(),
+            "file_type": self.file_type,
+            "schema": self.schema,
+            "fields": self.fields,
+            "rows": self.rows,
+        }

@@ -18,7 +18,6 @@ from typing import Any
 
 from forge.data.formats import Reader, pii_candidates, preference_parts, texts, to_messages
 from forge.data.pii import PiiReport
-from forge.errors import DataError
 
 BATCH = 512
 SAMPLES = 5
@@ -138,19 +137,14 @@ def study(
         if progress is not None:
             progress()
     flush()
-    if reader.rows == 0:
-        raise DataError(f"{path}: no rows (the file is empty)")
+    facts = reader.summary()  # an empty file fails here
     ordered = sorted(lengths)
 
     def pct(q: float) -> int:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     return {
-        "path": path.as_posix(),
-        "file_type": reader.file_type,
-        "schema": reader.schema,
-        "fields": reader.fields,
-        "rows": reader.rows,
+        **facts,
         "tokenizer": tokenizer,
         "tokens": {
             "min": ordered[0],
