@@ -31,9 +31,10 @@ test-all: setup ## Every tier that can run here: default, slow and container
 test-container: setup ## Container tier against DOCKER_HOST (.ci/run starts an engine for it)
 	$(PY) -m pytest -q -s -m container
 
-lint: setup ## ruff check and format check
+lint: setup ## ruff check, format check and the import-linter layers (pyproject.toml)
 	$(VENV)/bin/ruff check forge stages tests benchmarks hydra_plugins
 	$(VENV)/bin/ruff format --check forge stages tests benchmarks hydra_plugins
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: setup ## Benchmarks (ratios against baselines measured in the same run)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -2,7 +2,7 @@
 """Throughput of Forge's PII scanner against scrubadub on the same JSONL, plus recall and
 precision.
 
-A JSONL corpus of short chat rows (forge.data.pii_planted: a `--density` share of rows
+A JSONL corpus of short chat rows (tests/pii_planted.py: a `--density` share of rows
 carries personal data or secrets, and with them a look-alike) is written to a temp dir and
 read back as bytes. Both scanners turn that file into findings per line:
 - Forge: `pii.scan_jsonl` reads the whole buffer once with its hyperscan prefilter, then
@@ -33,9 +33,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests/
+
 from forge.data import pii
 from forge.data.pii import PII_TYPES, scan, scan_jsonl
-from forge.data.pii_planted import generate, row_text, write_jsonl
+from tests.pii_planted import generate, row_text, write_jsonl
 
 GOAL = 100.0
 # scrubadub filth type -> Forge kind, for the kinds both detect

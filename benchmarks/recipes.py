@@ -5,14 +5,17 @@ Each recipe's train stage is compared with a bare TRL script with the same setti
 
 For each recipe, a scratch dir (a committed git + DVC repo, as dvclive wants) holds a copy
 of models/base, data/prepared and stages/, and params.yaml composed for the recipe with
-`recipe.max_steps=N`. The warm start is off (both start from models/base); rlhf first gets
-a reward model from `python stages/reward.py`, untimed. Then, timed as whole subprocesses,
-bare first: BARE_SCRIPT (the plain TRL trainer of the method, with the TrainingArguments,
-LoRA and method settings the stage derives from the same recipe) and
+`recipe.max_steps=N`. Stage sft is marked unused, so both start from models/base; rlhf
+first gets a reward model from `python stages/reward.py`, untimed. Then, timed as whole
+subprocesses, bare first: BARE_SCRIPT (the plain TRL trainer of the method, with the
+TrainingArguments, LoRA and method settings the stage derives from the same recipe) and
 `python stages/train.py`. Both see the same examples, so the token count is the same and
 the ratio is bare seconds over forge seconds; tokens/s uses the mean chat-templated length
 of a train example (prompt and chosen answer for preference methods, prompt plus
-max_completion_length for the RL methods) times the examples the steps consume.
+max_completion_length for the RL methods, prompt and answer for KTO's unpaired rows) times
+the examples the steps consume. The recipes are those of forge/recipes/registry.py, and the
+stage's settings come from the same code the worker uses (forge/train/run.py TrainRun.args,
+forge/model/load.py).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RECIPES = ("lora_sft", "full_sft", "dpo", "reward_model", "rlhf", "grpo")
+
+from forge.recipes.registry import RECIPES  # noqa: E402 - after the repo is on sys.path
 
 BARE_SCRIPT = '''\
 """Bare TRL: python bare.py SETTINGS.json (from the benchmark's scratch dir)."""
@@ -64,6 +68,10 @@ elif method == "dpo":
     from trl import DPOConfig as Config, DPOTrainer as Trainer
 
     data, kw = rows("data/prepared/preference/train.jsonl"), dict(peft_config=lora)
+elif method == "kto":
+    from trl import KTOConfig as Config, KTOTrainer as Trainer
+
+    data, kw = rows("data/prepared/unpaired/train.jsonl"), dict(peft_config=lora)
 elif method == "reward_model":
     from trl import RewardConfig as Config, RewardTrainer as Trainer
 
@@ -112,9 +120,20 @@ def settings(recipe: Any, hw: Any) -> dict[str, Any]:
     """What the train stage passes to TRL for this recipe, as plain JSON for BARE_SCRIPT."""
     from dataclasses import asdict
 
-    from forge.train import backends, common
+    from forge.model import load
+    from forge.recipes.rlhf import sampling_args
+    from forge.train.run import RunSpec, TrainRun
 
-    args = common.training_args(recipe, hw, Path("bare/checkpoints"), has_eval=False)
+    spec = RunSpec(
+        part="train",
+        recipe=recipe,
+        hardware=hw,
+        start="models/base",
+        data=Path("data/prepared"),
+        out=Path("bare/model"),
+        checkpoints=Path("bare/checkpoints"),
+    )
+    args = TrainRun(spec).args(recipe, has_eval=False)
     method = recipe.method
     if method in ("lora_sft", "full_sft"):
         args.update(max_length=recipe.max_length, completion_only_loss=True, packing=False)
@@ -125,25 +144,34 @@ def settings(recipe: Any, hw: Any) -> dict[str, Any]:
             loss_type=list(recipe.loss_type),
             loss_weights=list(recipe.loss_weights) or None,
         )
+    elif method == "kto":
+        args.update(
+            max_length=recipe.max_length,
+            beta=recipe.beta,
+            loss_type=recipe.loss_type,
+            desirable_weight=recipe.desirable_weight,
+            undesirable_weight=recipe.undesirable_weight,
+        )
     elif method == "reward_model":
         args.update(
             max_length=recipe.max_length,
             center_rewards_coefficient=recipe.center_rewards_coefficient,
         )
     else:
-        args.update(common.sampling_args(recipe))
+        args.update(sampling_args(recipe))
+    adapter = recipe.adapter
     lora = None
-    if hasattr(recipe, "lora_rank"):
+    if adapter is not None:
         lora = {
-            "r": recipe.lora_rank,
-            "lora_alpha": recipe.lora_alpha,
-            "lora_dropout": recipe.lora_dropout,
-            "target_modules": list(recipe.lora_target_modules),
+            "r": adapter.rank,
+            "lora_alpha": adapter.alpha,
+            "lora_dropout": adapter.dropout,
+            "target_modules": list(adapter.target_modules),
             "task_type": "CAUSAL_LM",
         }
-    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[
-        backends.resolve_precision(hw)
-    ]
+    # as the one loader loads it: a LoRA base in the compute precision, full weights in fp32
+    precision = load.precision(hw) if adapter is not None else "fp32"
+    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
     return {
         "method": method,
         "start": "models/base",
@@ -159,6 +187,9 @@ def example_tokens(recipe: Any, src: Path) -> float:
     """Mean tokens of one training example, as the method's trainer sees it."""
     from transformers import AutoTokenizer
 
+    from forge.recipes.base import DataKind
+    from forge.recipes.registry import get
+
     tok = AutoTokenizer.from_pretrained(str(src / "models/base"))
     data = src / "data/prepared"
 
@@ -167,17 +198,30 @@ def example_tokens(recipe: Any, src: Path) -> float:
             tok.apply_chat_template(conv, tokenize=True, return_dict=True, **kw)["input_ids"]
         )
 
-    if recipe.method in ("dpo", "reward_model"):
-        rows = [json.loads(x) for x in (data / "preference/train.jsonl").open() if x.strip()]
+    def rows(path: Path) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in path.open() if x.strip()]
+
+    kind = get(recipe.method).data
+    if hasattr(recipe, "max_completion_length"):  # online RL: prompts, answers sampled
+        if kind is DataKind.PREFERENCE:
+            prompts = [r["prompt"] for r in rows(data / "preference/train.jsonl")]
+        else:
+            prompts = [r["messages"][:-1] for r in rows(data / "train.jsonl")]
         return statistics.fmean(
-            n(r["prompt"] + r["chosen"]) + n(r["prompt"] + r["rejected"]) for r in rows
+            n(p, add_generation_prompt=True) + recipe.max_completion_length for p in prompts
         )
-    rows = [json.loads(x)["messages"] for x in (data / "train.jsonl").open() if x.strip()]
-    if recipe.method in ("grpo", "rlhf"):
+    if kind is DataKind.PREFERENCE:
         return statistics.fmean(
-            n(m[:-1], add_generation_prompt=True) + recipe.max_completion_length for m in rows
+            n(r["prompt"] + r["chosen"]) + n(r["prompt"] + r["rejected"])
+            for r in rows(data / "preference/train.jsonl")
         )
-    return statistics.fmean(min(recipe.max_length, n(m)) for m in rows)
+    if kind is DataKind.UNPAIRED:
+        return statistics.fmean(
+            n(r["prompt"] + r["completion"]) for r in rows(data / "unpaired/train.jsonl")
+        )
+    return statistics.fmean(
+        min(recipe.max_length, n(r["messages"])) for r in rows(data / "train.jsonl")
+    )
 
 
 def run(name: str, argv: list[str], work: Path) -> float:
@@ -194,13 +238,16 @@ def run(name: str, argv: list[str], work: Path) -> float:
 
 def scratch(work: Path, src: Path, method: str, steps: int) -> None:
     from forge.config import compose
+    from forge.recipes.registry import get
 
     for rel in ("models/base", "data/prepared"):
         shutil.copytree(src / rel, work / rel)
     for rel in ("stages", "conf"):
         shutil.copytree(ROOT / rel, work / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    overrides = [f"recipe={method}", f"recipe.max_steps={steps}", "recipe.warm_start.steps=0"]
-    if method == "rlhf":
+    # No warm start is trained: models/sft is marked unused below, so both start from
+    # models/base (recipe.warm_start.steps stays as composed; validate needs it on tiny).
+    overrides = [f"recipe={method}", f"recipe.max_steps={steps}"]
+    if get(method).reward_model:
         overrides.append(f"recipe.reward_model.steps={steps}")
     compose.write(work / "params.yaml", overrides, work / "conf")
     (work / "bare.py").write_text(BARE_SCRIPT, encoding="utf-8")
@@ -228,24 +275,29 @@ def main() -> None:
     src = args.project.resolve()
     if (
         not (src / "data/prepared/preference/train.jsonl").is_file()
+        or not (src / "data/prepared/unpaired/train.jsonl").is_file()
         or not (src / "models/base").is_dir()
     ):
         sys.exit(
-            "recipes: models/base or data/prepared/preference is missing; "
+            "recipes: models/base or data/prepared/{preference,unpaired} is missing; "
             "run `dvc repro prepare base`"
         )
 
-    from forge.config import compose
+    from forge.config.params import load_group
+    from forge.recipes.registry import get, load_recipe
 
+    methods = args.recipes.split(",")
+    for method in methods:
+        get(method)  # an unknown name: one line naming recipe.method, before any work
     report = []
-    for method in args.recipes.split(","):
+    for method in methods:
         with tempfile.TemporaryDirectory(prefix=f"forge-bench-{method}-") as tmp:
             work = Path(tmp)
             scratch(work, src, method, args.steps)
-            recipe = compose.load_group("recipe", work / "params.yaml")
-            hw = compose.load_group("hardware", work / "params.yaml")
+            recipe = load_recipe(work / "params.yaml")
+            hw = load_group("hardware", work / "params.yaml")
             (work / "settings.json").write_text(json.dumps(settings(recipe, hw), indent=2))
-            if method == "rlhf":
+            if get(method).reward_model:
                 run("stage reward", [sys.executable, "stages/reward.py"], work)
             else:
                 (work / "models/reward").mkdir(parents=True)

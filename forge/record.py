@@ -73,11 +73,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def manifest(inputs: dict[str, Path], seeds: dict[str, int], **extra: Any) -> dict[str, Any]:
+def manifest(hashes: dict[str, str], seeds: dict[str, int], **extra: Any) -> dict[str, Any]:
+    """What a run records beside its outputs; `hashes` are its inputs' tree hashes."""
     return {
         "git_sha": git_sha(),
         "versions": versions(),
         "seeds": seeds,
-        "inputs": {name: tree_hash(p) for name, p in sorted(inputs.items())},
+        "inputs": dict(sorted(hashes.items())),
         **extra,
     }

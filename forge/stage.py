@@ -1,21 +1,13 @@
-"""What every stages/<stage>.py shares: one-line errors and exit codes, `--debug` for a
-traceback. A stage script stays a table of contents."""
+"""What every stages/<stage>.py shares: one-line errors and exit codes, `--debug` (or
+FORGE_DEBUG=1) for a traceback. A stage script stays a table of contents."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    from forge.errors import ForgeError, report
+def run_stage(main: Callable[[], None]) -> NoReturn:
+    from forge.errors import entry
 
-    debug = "--debug" in sys.argv or os.environ.get("FORGE_DEBUG") == "1"
-    try:
-        main()
-    except ForgeError as exc:
-        if debug:
-            raise
-        report(exc)
-        sys.exit(exc.exit_code)
+    entry(main)

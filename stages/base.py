@@ -6,7 +6,7 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.model.base import build_base
 
     record = build_base(load_group("model"), Path("models/base"))

@@ -9,10 +9,10 @@ from forge.stage import run_stage
 
 def main() -> None:
     from forge.data.prepare import read_split
+    from forge.evaluate.contract import check
     from forge.model.base import base_path
+    from forge.recipes.parts import start_model
     from forge.record import write_json
-    from forge.train.contract import check
-    from forge.train.parts import start_model
 
     start = start_model(Path("models/sft")) or Path(base_path(Path("models/base")))
     report = check(

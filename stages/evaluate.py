@@ -6,19 +6,18 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.evaluate.run import evaluate
-    from forge.hardware.detect import detect
     from forge.model.base import base_path
-    from forge.train.parts import start_model
+    from forge.recipes.parts import start_model
 
     metrics = evaluate(
         load_group("eval"),
+        load_group("hardware"),
         base_path(Path("models/base")),
         Path("models/candidate"),
         Path("data/prepared"),
         Path("results/eval"),
-        device="cuda" if detect().gpu_count else "cpu",
         start=str(warm) if (warm := start_model(Path("models/sft"))) else None,
     )
     for key in sorted(metrics):

@@ -8,7 +8,7 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.evaluate.gate import decide, summary
 
     decision = decide(

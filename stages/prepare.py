@@ -7,7 +7,7 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.data.prepare import prepare
 
     report = prepare(

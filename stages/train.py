@@ -8,15 +8,15 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.config.compose import load_group
-    from forge.train.parts import reward_model_for, start_model
+    from forge.config.params import load_group
+    from forge.recipes.parts import reward_model_for, start_model
+    from forge.recipes.registry import load_recipe
     from forge.train.supervisor import run_train
 
-    recipe = load_group("recipe")
+    recipe = load_recipe()
     facts = run_train(
         recipe,
         load_group("hardware"),
-        Path("params.yaml"),
         base=Path("models/base"),
         data=Path("data/prepared"),
         out=Path("models/candidate"),

@@ -26,14 +26,20 @@ def test_help_does_not_import_torch():
 
 
 def test_typo_is_one_line_exit_2():
-    proc = forge("compose", "recipe.lora_rnak=8")
+    proc = forge("compose", "recipe.lora.rnak=8")
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr == "forge: error: recipe.lora_rnak: unknown key; did you mean 'lora_rank'?\n"
+    assert proc.stderr == "forge: error: recipe.lora.rnak: unknown key; did you mean 'rank'?\n"
+
+
+def test_out_of_range_is_one_line_exit_2():
+    proc = forge("compose", "recipe.lora.dropout=1.0")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "forge: error: recipe.lora.dropout: 1.0 is outside [0, 1)\n"
 
 
 def test_debug_shows_the_traceback():
-    proc = forge("compose", "recipe.lora_rnak=8", "--debug")
+    proc = forge("compose", "recipe.lora.rnak=8", "--debug")
     assert proc.returncode != 0
     assert "Traceback (most recent call last)" in proc.stderr
 

@@ -22,8 +22,19 @@ def test_config_yaml_is_only_a_defaults_list():
     assert list(yaml.safe_load((CONF / "config.yaml").read_text())) == ["defaults"]
 
 
+def test_options_cover_every_group_and_recipe():
+    groups = {g for g, _ in OPTIONS}
+    assert groups == {"data", "eval", "experiment", "gates", "hardware", "model", "recipe"}
+    recipes = {o for g, o in OPTIONS if g == "recipe"}
+    assert {"lora_sft", "full_sft", "dpo", "kto", "reward_model", "rlhf", "grpo"} <= recipes
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group: str, option: str):
+    from omegaconf import OmegaConf
+
+    from forge.recipes.registry import get
+
     # A hub model does not fit the CPU profile's memory (forge validate refuses it): plan
     # it for a GPU that holds it.
     big = ["hardware=a100_80gb"] if group == "model" and option != "tiny" else []
@@ -32,6 +43,9 @@ def test_every_option_composes_and_validates(group: str, option: str):
     assert set(container) == {"data", "eval", "gates", "hardware", "model", "recipe"}
     for g in ("data", "eval", "gates", "hardware", "model"):
         assert container[g]["name"]
+    if group == "recipe":
+        assert container["recipe"]["method"] == option
+        assert OmegaConf.get_type(cfg.recipe) is get(option).config
 
 
 def _keys_sorted(node) -> bool:
@@ -53,6 +67,15 @@ def test_params_yaml_is_sorted_and_records_overrides(tmp_path: Path):
     assert c.drift(out, CONF) == []
 
 
+@pytest.mark.parametrize("recipe", ["lora_sft", "dpo", "kto", "rlhf", "grpo"])
+def test_lora_settings_are_one_nested_sub_config(tmp_path: Path, recipe: str):
+    out = tmp_path / "params.yaml"
+    data = yaml.safe_load(c.write(out, [f"recipe={recipe}"], CONF))
+    lora = data["recipe"]["lora"]
+    assert set(lora) == {"alpha", "dropout", "merge", "rank", "target_modules"}
+    assert not any(k.startswith("lora_") or k == "merge_adapter" for k in data["recipe"])
+
+
 def test_committed_params_yaml_has_no_drift():
     assert c.drift(ROOT / "params.yaml", CONF) == []
 
@@ -60,34 +83,41 @@ def test_committed_params_yaml_has_no_drift():
 def test_check_catches_a_hand_edit(tmp_path: Path):
     out = tmp_path / "params.yaml"
     c.write(out, [], CONF)
-    out.write_text(out.read_text().replace("lora_rank: 16", "lora_rank: 8"))
+    out.write_text(out.read_text().replace("    rank: 16", "    rank: 8"))
     diff = c.drift(out, CONF)
-    assert "-  lora_rank: 8" in diff and "+  lora_rank: 16" in diff
+    assert "-    rank: 8" in diff and "+    rank: 16" in diff
 
 
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
-        (["recipe.lora_rnak=8"], "recipe.lora_rnak: unknown key; did you mean 'lora_rank'?"),
+        (["recipe.lora_rnak=8"], "recipe.lora_rnak: unknown key; did you mean 'lora'?"),
+        (["recipe.lora.rnak=8"], "recipe.lora.rnak: unknown key; did you mean 'rank'?"),
         (["recipe.learning_rate=abc"], "recipe.learning_rate: expected float, got 'abc'"),
+        (["recipe.lora.rank=abc"], "recipe.lora.rank: expected int, got 'abc'"),
         (["model.tiny.num_layers=2.5"], "model.tiny.num_layers: expected int, got '2.5'"),
         (
             ["recipe=lora_sfy"],
             "recipe=lora_sfy: no such option in conf/recipe/ "
-            "(options: dpo, full_sft, grpo, lora_sft, reward_model, rlhf); "
+            "(options: dpo, full_sft, grpo, kto, lora_sft, reward_model, rlhf); "
             "did you mean 'lora_sft'?",
         ),
         (["+recipe.foo=1"], "recipe.foo: unknown key"),
+        (["recipe=full_sft", "recipe.lora.rank=4"], "recipe.lora.rank: unknown key"),
         (["recipe=full_sft", "recipe.lora_rank=4"], "recipe.lora_rank: unknown key"),
         (
             ["recipe=ppo"],
             "recipe=ppo: PPO was removed from TRL in 1.13; use recipe=rlhf "
             "(RLOO against a reward model)",
         ),
-        (["data.val_fraction=0.7"], "data.val_fraction: 0.7 must be between 0 and 0.5"),
+        (["data.val_fraction=0.7"], "data.val_fraction: 0.7 is outside (0, 0.5)"),
         (
             ["hardware.precision=fp8"],
             "hardware.precision: 'fp8' is not one of auto, bf16, fp16, fp32",
+        ),
+        (
+            ["recipe=kto", "recipe.loss_type=bogus"],
+            "recipe.loss_type: 'bogus' is not one of kto, apo_zero_unpaired",
         ),
         (
             ["model.revision=main", "model=qwen2_5_0_5b_instruct"],
@@ -102,29 +132,97 @@ def test_bad_config_names_the_key(overrides: list[str], problem: str):
     assert info.value.problems == [problem]
 
 
+# One representative bad value per kind of constraint: closed and open ends of a range,
+# an integer minimum, the seed range at both ends, an optional int, and a choice.
+OUT_OF_RANGE = [
+    ("recipe.lora.dropout=1.0", "1.0 is outside [0, 1)"),
+    ("recipe.warmup_ratio=1.5", "1.5 is outside [0, 1]"),
+    ("recipe.max_steps=0", "0 is outside [1, inf)"),
+    ("recipe.gradient_accumulation_steps=0", "0 is outside [1, inf)"),
+    ("recipe.seed=-1", "-1 is outside [0, 4294967295]"),
+    ("recipe.seed=4294967296", "4294967296 is outside [0, 4294967295]"),
+    ("recipe.learning_rate=0", "0.0 is outside (0, 1)"),
+    ("data.val_fraction=0.7", "0.7 is outside (0, 0.5)"),
+    ("hardware.precision=fp8", "'fp8' is not one of auto, bf16, fp16, fp32"),
+    ("eval.limit=0", "0 is outside [1, inf)"),
+    (
+        "recipe.lr_scheduler=bogus",
+        "'bogus' is not one of linear, cosine, constant, constant_with_warmup, polynomial",
+    ),
+]
+
+
+@pytest.mark.parametrize(("override", "why"), OUT_OF_RANGE, ids=[o for o, _ in OUT_OF_RANGE])
+def test_a_value_outside_its_field_range_is_one_line_naming_the_key(override: str, why: str):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as info:
+        c.compose([override], CONF)
+    assert len(info.value.problems) == 1, info.value.problems
+    assert info.value.problems[0].startswith(f"{key}: ")
+    assert info.value.problems[0] == f"{key}: {why}"
+
+
+def test_setting_recipe_method_instead_of_choosing_the_recipe_is_refused():
+    with pytest.raises(ConfigError) as info:
+        c.compose(["recipe.method=dpo"], CONF)  # under the default recipe, lora_sft
+    assert len(info.value.problems) == 1, info.value.problems
+    problem = info.value.problems[0]
+    assert problem.startswith("recipe.method: ") and "recipe=dpo" in problem
+
+
 def test_all_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as info:
-        c.compose(["recipe.lora_rnak=8", "recipe.learning_rate=abc", "eval.limitt=3"], CONF)
+        c.compose(["recipe.lora.rnak=8", "recipe.learning_rate=abc", "eval.limitt=3"], CONF)
     assert [p.split(":")[0] for p in info.value.problems] == [
-        "recipe.lora_rnak",
+        "recipe.lora.rnak",
         "recipe.learning_rate",
         "eval.limitt",
     ]
 
 
-def test_load_group_gives_typed_config(tmp_path: Path):
-    from forge.config.schema import LoraSFTConfig
+def test_load_recipe_gives_the_typed_config_of_its_method(tmp_path: Path):
+    from forge.config.schema import LoraConfig
+    from forge.recipes.registry import load_recipe
+    from forge.recipes.sft import FullSFTConfig, LoraSFTConfig
 
     out = tmp_path / "params.yaml"
-    c.write(out, ["recipe.lora_rank=4"], CONF)
-    recipe = c.load_group("recipe", out)
-    assert isinstance(recipe, LoraSFTConfig) and recipe.lora_rank == 4
+    c.write(out, ["recipe.lora.rank=4"], CONF)
+    recipe = load_recipe(out)
+    assert isinstance(recipe, LoraSFTConfig)
+    assert isinstance(recipe.adapter, LoraConfig) and recipe.adapter.rank == 4
+    c.write(out, ["recipe=full_sft"], CONF)
+    recipe = load_recipe(out)
+    assert isinstance(recipe, FullSFTConfig) and recipe.adapter is None
 
 
-def test_load_group_names_a_bad_hand_edit(tmp_path: Path):
+def test_load_group_gives_typed_config(tmp_path: Path):
+    from forge.config.params import load_group
+    from forge.config.schema import EvalConfig, HardwareConfig
+
+    out = tmp_path / "params.yaml"
+    c.write(out, ["eval.limit=3"], CONF)
+    ev = load_group("eval", out)
+    assert isinstance(ev, EvalConfig) and ev.limit == 3
+    assert isinstance(load_group("hardware", out), HardwareConfig)
+
+
+def test_load_recipe_names_a_bad_hand_edit(tmp_path: Path):
+    from forge.recipes.registry import load_recipe
+
     out = tmp_path / "params.yaml"
     c.write(out, [], CONF)
     out.write_text(out.read_text().replace("batch_size: 32", "batch_size: lots"))
     with pytest.raises(ConfigError) as info:
-        c.load_group("recipe", out)
+        load_recipe(out)
     assert "recipe.batch_size: expected int, got 'lots'" in str(info.value)
+
+
+def test_load_recipe_names_an_out_of_range_hand_edit(tmp_path: Path):
+    from forge.recipes.registry import load_recipe
+
+    out = tmp_path / "params.yaml"
+    c.write(out, [], CONF)
+    out.write_text(out.read_text().replace("    dropout: 0.0", "    dropout: 1.0"))
+    with pytest.raises(ConfigError) as info:
+        load_recipe(out)
+    assert info.value.problems == ["recipe.lora.dropout: 1.0 is outside [0, 1)"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from forge.runtime import docker as d
+from forge.runtime.base import Job
 from tests.conftest import BIN, ROOT, make_project, sh
 
 CAPABILITIES = {
@@ -217,7 +218,7 @@ def test_runs_reuse_stream_and_keep_logs(client, cpu_image, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     rt = d.DockerRuntime()
     code = "import os; open('made-inside', 'w').write(os.getcwd()); print('hello from inside')"
-    assert rt.run([sys.executable, "-c", code], dict(os.environ)) == 0
+    assert rt.run(Job([sys.executable, "-c", code], dict(os.environ))) == 0
     first = rt.last
     assert first["reused"] is False and first["image"] == cpu_image
     out = capfd.readouterr()
@@ -225,7 +226,7 @@ def test_runs_reuse_stream_and_keep_logs(client, cpu_image, tmp_path, monkeypatc
     made = tmp_path / "made-inside"  # the workspace is the same path inside, owned by us
     assert made.read_text() == str(tmp_path) and made.stat().st_uid == os.getuid()
 
-    assert rt.run([sys.executable, "-c", "print('second run')"], dict(os.environ)) == 0
+    assert rt.run(Job([sys.executable, "-c", "print('second run')"], dict(os.environ))) == 0
     assert rt.last["reused"] is True and rt.last["container"] == first["container"]
     print(f"container start {first['start_s']} s, reuse {rt.last['start_s']} s")
 
@@ -259,7 +260,7 @@ def test_exit_code_propagates_and_failed_container_is_removed(
 ):
     monkeypatch.chdir(tmp_path)
     rt = d.DockerRuntime()
-    assert rt.run([sys.executable, "-c", code], dict(os.environ)) == expected
+    assert rt.run(Job([sys.executable, "-c", code], dict(os.environ))) == expected
     assert rt.last["exit_code"] == expected
     assert _no_container(client, rt.last["container"])
 
@@ -270,7 +271,7 @@ def test_secrets_reach_the_run_but_are_never_written(client, cpu_image, tmp_path
     secret = "hf_forge_container_test_5ecret"
     check = "import os; print('token seen' if os.environ['HF_TOKEN'].endswith('5ecret') else 'no')"
     rt = d.DockerRuntime()
-    assert rt.run([sys.executable, "-c", check], {**os.environ, "HF_TOKEN": secret}) == 0
+    assert rt.run(Job([sys.executable, "-c", check], {**os.environ, "HF_TOKEN": secret})) == 0
     container = client.containers.get(rt.last["container"])
     try:
         logs = forge("container", "logs", container.name, cwd=tmp_path).stdout
@@ -325,10 +326,11 @@ def test_sigterm_stops_the_run_inside(client, cpu_image, tmp_path):
     drive = tmp_path / "drive.py"
     drive.write_text(
         "import os, sys\n"
+        "from forge.runtime.base import Job\n"
         "from forge.runtime.docker import DockerRuntime\n"
         "rt = DockerRuntime()\n"
         "child = 'import time; print(\"ready\", flush=True); time.sleep(120)'\n"
-        "code = rt.run([sys.executable, '-c', child], dict(os.environ))\n"
+        "code = rt.run(Job([sys.executable, '-c', child], dict(os.environ)))\n"
         "print('exit', code, rt.last['container'], flush=True)\n"
     )
     proc = subprocess.Popen(

@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from forge.config.schema import DataConfig, GatesConfig
-from forge.data import cards, pii_planted
+from forge.data import cards
 from forge.data.prepare import near_key, prepare, split_of
 from forge.errors import DataError
 from forge.evaluate.gate import decide, summary
 from forge.record import file_hash
 from forge.train.supervisor import model_card
+from tests import pii_planted
 
 PLANTED = {
     "email": "jane.doe@example.com",

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
-from forge.config.schema import FullSFTConfig, HardwareConfig, TinyModelConfig
+from forge.config.schema import HardwareConfig, TinyModelConfig
+from forge.recipes.sft import FullSFTConfig
 
 
 def _data(path: Path, n: int, seed: int) -> None:
@@ -31,10 +31,8 @@ def _train(root: Path, recipe, hw: HardwareConfig, tag: str) -> tuple[dict, dict
 
     from forge.train import supervisor
 
-    params = root / f"params-{tag}.yaml"
-    params.write_text(yaml.safe_dump({"recipe": asdict(recipe), "hardware": asdict(hw)}))
     out, results = root / f"out-{tag}", root / f"results-{tag}"
-    facts = supervisor.run_train(recipe, hw, params, root / "base", root / "data", out, results)
+    facts = supervisor.run_train(recipe, hw, root / "base", root / "data", out, results)
     return facts, load_file(str(out / "model.safetensors"))
 
 

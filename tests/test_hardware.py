@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from forge.config import compose as c
+from forge.config.params import load_group
 from forge.config.schema import HardwareConfig
 from forge.errors import ConfigError, ForgeError
 from forge.hardware import detect as d
@@ -173,7 +174,7 @@ def test_report_of_a_gpu_machine_names_health_problems():
             "hardware.strategy: 'fsdp' needs CUDA; use hardware.strategy=ddp for several CPU "
             "processes",
         ),
-        (["hardware.num_processes=0"], "hardware.num_processes: 0 must be at least 1"),
+        (["hardware.num_processes=0"], "hardware.num_processes: 0 is outside [1, inf)"),
     ],
 )
 def test_hardware_problems_name_the_key(overrides, problem):
@@ -221,22 +222,39 @@ def test_cost_reports_time_money_and_memory():
 def test_launch_argv_wraps_the_worker_in_accelerate_launch():
     from forge.runtime.launch import launch_argv
 
-    argv = [sys.executable, "-m", "forge.train.worker", "--params", "p.yaml"]
+    argv = [sys.executable, "-m", "forge.train.worker", "run.json"]
     hw = HardwareConfig(name="cpu", device="cpu", precision="fp32", memory_gb=16, peak_tflops=1)
     assert launch_argv(argv, hw) == argv
     two = launch_argv(argv, replace(hw, num_processes=2))
     assert two[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert two[two.index("--num_processes") + 1] == "2" and "--multi_gpu" in two
-    assert two[-4:] == ["-m", "forge.train.worker", "--params", "p.yaml"]
+    assert two[-3:] == ["-m", "forge.train.worker", "run.json"]
     fsdp = launch_argv(argv, replace(hw, num_processes=8, strategy="fsdp", precision="bf16"))
     assert "--use_fsdp" in fsdp and fsdp[fsdp.index("--mixed_precision") + 1] == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("device", "architecture", "mixed"),
+    [("cuda", "hopper", "bf16"), ("cuda", "ampere", "bf16"), ("cuda", "turing", "fp16"),
+     ("cpu", "cpu", "no")],
+)  # fmt: skip
+def test_launch_resolves_precision_auto_as_the_loader_does(device, architecture, mixed):
+    from forge.runtime.launch import launch_argv
+
+    argv = [sys.executable, "-m", "forge.train.worker", "run.json"]
+    hw = HardwareConfig(
+        name="x", device=device, architecture=architecture, precision="auto", memory_gb=16,
+        peak_tflops=1, num_processes=2,
+    )  # fmt: skip
+    out = launch_argv(argv, hw)
+    assert out[out.index("--mixed_precision") + 1] == mixed
 
 
 def _profile(name: str, tmp: Path) -> HardwareConfig:
     """A profile as the train stage sees it: composed, written, loaded back typed."""
     path = tmp / "params.yaml"
     c.write(path, [f"hardware={name}"], CONF)
-    return c.load_group("hardware", path)
+    return load_group("hardware", path)
 
 
 def test_slurm_profile_selects_the_submitit_launcher(tmp_path: Path):

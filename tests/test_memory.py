@@ -121,3 +121,31 @@ def test_tiny_model_shape_comes_from_its_config():
     shape = m.model_shape({"source": "tiny", "tiny": tiny})
     assert shape is not None and 0.6e6 < shape.params < 0.8e6  # DESIGN: ~0.7M
     assert m.model_shape({"source": "hub", "hub_id": "nobody/unknown-model"}) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "method", "rank", "precision"),
+    [
+        (["recipe=lora_sft", "recipe.lora.rank=8"], "lora", 8, "bf16"),
+        (["recipe=dpo"], "lora", 16, "bf16"),
+        (["recipe=lora_sft", "hardware.quantization=4bit"], "qlora", 16, "bf16"),
+        (["recipe=full_sft"], "full", 0, "bf16"),
+        (["recipe=reward_model"], "full", 0, "bf16"),
+        (["recipe=full_sft", "hardware=cuda_generic"], "full", 0, "fp16"),
+    ],
+)
+def test_plan_reads_the_recipes_lora_sub_config(monkeypatch, overrides, method, rank, precision):
+    """LoRA is `recipe.lora` being there; precision auto resolves as the loader resolves it."""
+    from forge.config import compose as c
+    from forge.hardware import detect as d
+
+    from .conftest import ROOT
+
+    monkeypatch.setattr(d, "detect", lambda: d.Detected("a100_80gb", 1, 79.2))
+    hw = [] if any(o.startswith("hardware=") for o in overrides) else ["hardware=a100_80gb"]
+    cfg = c.to_container(c.compose([*hw, *overrides], ROOT / "conf"))
+    plan = m.plan_from_config(cfg)
+    assert plan is not None
+    assert (plan.method, plan.lora_rank, plan.precision) == (method, rank, precision)
+    if rank:
+        assert plan.lora_targets == tuple(cfg["recipe"]["lora"]["target_modules"])

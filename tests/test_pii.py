@@ -9,7 +9,7 @@ import pytest
 
 from forge.data import pii
 from forge.data.pii import PII_TYPES, Finding, PiiReport, mask, redact, scan
-from forge.data.pii_planted import generate, iban_with_check, luhn_complete, row_text
+from tests.pii_planted import generate, iban_with_check, luhn_complete, row_text
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +316,7 @@ _PIECES = [
 def _fuzz_text(rng) -> str:
     import string
 
-    from forge.data import pii_planted
+    from tests import pii_planted
 
     parts = []
     for _ in range(rng.randint(1, 30)):

@@ -1,5 +1,6 @@
-"""Recipes (forge/train/): the demo's preference split and reward, what each stage trains
-for each recipe, the chat-template contract, and short real TRL runs of every method."""
+"""Recipes (forge/recipes/): the registry and each recipe's declaration, the demo's preference
+split and reward, what each stage trains for each recipe, and the chat-template contract.
+Short real TRL runs of every method are in test_recipes_train.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from forge.config import compose as c
 from forge.data import demo
 from forge.errors import ConfigError, ForgeError
-from forge.train import parts
+from forge.recipes import parts
+from forge.recipes.registry import RECIPES, get
 
 from .conftest import ROOT
 
@@ -19,10 +21,74 @@ CONF = ROOT / "conf"
 
 
 def _typed(cfg):
-    """The typed recipe, as load_group gives it to a stage."""
+    """The typed recipe, as load_recipe gives it to a stage."""
     from omegaconf import OmegaConf
 
     return OmegaConf.to_object(cfg.recipe)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_has_a_conf_file_composed_by_its_config_class(name: str):
+    from omegaconf import OmegaConf
+
+    recipe = RECIPES[name]
+    assert recipe.name == name and (CONF / "recipe" / f"{name}.yaml").is_file()
+    cfg = c.compose([f"recipe={name}"], CONF)
+    assert OmegaConf.get_type(cfg.recipe) is recipe.config
+    typed = _typed(cfg)
+    assert type(typed) is recipe.config and typed.method == name
+    assert (typed.adapter is not None) == recipe.trains_adapter == ("lora" in cfg.recipe)
+
+
+def test_every_conf_recipe_is_registered():
+    assert sorted(p.stem for p in (CONF / "recipe").glob("*.yaml")) == sorted(RECIPES)
+
+
+def test_no_method_is_named_outside_the_recipes():
+    """`grep -rn "method ==" forge/`: only forge/recipes/ may branch on a method."""
+    forge = ROOT / "forge"
+    hits = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted(forge.rglob("*.py"))
+        if forge / "recipes" not in path.parents
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "method ==" in line
+    ]
+    assert hits == [], "\n".join(hits)
+
+
+@pytest.mark.parametrize(
+    ("method", "problem"),
+    [
+        ("lora_sfy", "recipe.method: unknown method 'lora_sfy'; did you mean 'lora_sft'?"),
+        (
+            "ppo",
+            "recipe.method: PPO was removed from TRL in 1.13; use recipe=rlhf "
+            "(RLOO against a reward model)",
+        ),
+    ],
+)
+def test_an_unknown_method_is_one_line_naming_recipe_method(method: str, problem: str):
+    with pytest.raises(ConfigError) as info:
+        get(method)
+    assert info.value.problems == [problem]
+
+
+def test_kto_is_registered_with_its_unpaired_data():
+    from forge.recipes.base import DataKind, Metric
+    from forge.recipes.kto import KTOConfig
+
+    kto = get("kto")
+    assert (kto.config, kto.data, kto.warm_start, kto.reward_model) == (
+        KTOConfig,
+        DataKind.UNPAIRED,
+        True,
+        False,
+    )
+    assert Metric.IMPLICIT_REWARD in kto.metrics and kto.trains_adapter
 
 
 # --- demo data -------------------------------------------------------------------------
@@ -60,6 +126,7 @@ def test_programmatic_reward_gives_partial_credit(answer: str, reward: float):
         ("lora_sft", False, False),
         ("full_sft", False, False),
         ("dpo", True, False),
+        ("kto", True, False),
         ("reward_model", True, False),
         ("rlhf", True, True),
         ("grpo", True, False),
@@ -68,15 +135,92 @@ def test_programmatic_reward_gives_partial_credit(answer: str, reward: float):
 def test_each_recipe_uses_the_stages_it_needs(name: str, sft: bool, reward: bool):
     r = _typed(c.compose([f"recipe={name}"], CONF))
     assert r.method == name
+    assert (get(name).warm_start, get(name).reward_model) == (sft, reward)  # as declared
     warm = parts.part_recipe("sft", r)
     assert (warm is not None) == sft
     if warm is not None:
         assert warm.method == "full_sft" and warm.max_steps == r.warm_start.steps
+        assert type(warm) is get("full_sft").config and warm.adapter is None
     rm = parts.part_recipe("reward", r)
     assert (rm is not None) == reward
     if rm is not None:
         assert rm.method == "reward_model" and rm.max_steps == r.reward_model.steps
+        assert type(rm) is get("reward_model").config
     assert parts.part_recipe("train", r) is r
+
+
+def test_an_unknown_part_is_refused():
+    r = _typed(c.compose([], CONF))
+    with pytest.raises(ForgeError, match=r"unknown training part 'eval'"):
+        parts.part_recipe("eval", r)
+
+
+DATA = Path("data/prepared")
+
+
+@pytest.mark.parametrize(
+    ("name", "files"),
+    [
+        ("lora_sft", {"train": DATA / "train.jsonl", "val": DATA / "val.jsonl"}),
+        ("full_sft", {"train": DATA / "train.jsonl", "val": DATA / "val.jsonl"}),
+        ("grpo", {"train": DATA / "train.jsonl", "val": DATA / "val.jsonl"}),
+        (
+            "dpo",
+            {
+                "preference_train": DATA / "preference/train.jsonl",
+                "preference_val": DATA / "preference/val.jsonl",
+            },
+        ),
+        (
+            "reward_model",
+            {
+                "preference_train": DATA / "preference/train.jsonl",
+                "preference_val": DATA / "preference/val.jsonl",
+            },
+        ),
+        (
+            "rlhf",
+            {
+                "preference_train": DATA / "preference/train.jsonl",
+                "preference_val": DATA / "preference/val.jsonl",
+            },
+        ),
+        (
+            "kto",
+            {
+                "unpaired_train": DATA / "unpaired/train.jsonl",
+                "unpaired_val": DATA / "unpaired/val.jsonl",
+            },
+        ),
+    ],
+)
+def test_each_recipe_reads_its_prepared_split(name: str, files: dict[str, Path]):
+    r = _typed(c.compose([f"recipe={name}"], CONF))
+    assert parts.data_inputs(r, DATA) == files
+
+
+def test_derived_parts_read_their_own_split():
+    r = _typed(c.compose(["recipe=rlhf"], CONF))
+    sft, reward = parts.part_recipe("sft", r), parts.part_recipe("reward", r)
+    assert set(parts.data_inputs(sft, DATA)) == {"train", "val"}
+    assert set(parts.data_inputs(reward, DATA)) == {"preference_train", "preference_val"}
+
+
+def test_start_and_reward_model_come_from_the_earlier_stages(tmp_path: Path):
+    sft_dir, reward_dir = tmp_path / "sft", tmp_path / "reward"
+    assert parts.start_model(sft_dir) is None  # no warm start: models/base
+    sft_dir.mkdir()
+    (sft_dir / "config.json").write_text("{}")
+    assert parts.start_model(sft_dir) == sft_dir
+
+    rlhf = _typed(c.compose(["recipe=rlhf"], CONF))
+    dpo = _typed(c.compose(["recipe=dpo"], CONF))
+    assert parts.reward_model_for(dpo, reward_dir) is None
+    with pytest.raises(ForgeError, match=r"no reward model; recipe=rlhf needs one"):
+        parts.reward_model_for(rlhf, reward_dir)
+    reward_dir.mkdir()
+    (reward_dir / "config.json").write_text("{}")
+    assert parts.reward_model_for(rlhf, reward_dir) == reward_dir
 
 
 def test_rlhf_without_a_reward_model_is_refused_at_validate():
@@ -92,8 +236,11 @@ def test_num_generations_must_divide_the_batch():
     with pytest.raises(ConfigError) as info:
         c.compose(["recipe=grpo", "recipe.num_generations=5"], CONF)
     assert info.value.problems == [
-        "recipe.num_generations: 5 must be at least 2 and divide recipe.batch_size 64"
+        "recipe.num_generations: 5 must divide recipe.batch_size 64"
     ]
+    with pytest.raises(ConfigError) as info:
+        c.compose(["recipe=grpo", "recipe.num_generations=1"], CONF)
+    assert info.value.problems == ["recipe.num_generations: 1 is outside [2, inf)"]
 
 
 def test_ppo_is_refused_naming_rlhf():
@@ -103,7 +250,7 @@ def test_ppo_is_refused_naming_rlhf():
 
 
 def test_a_bad_reward_function_names_the_key():
-    from forge.train.grpo import programmatic_reward
+    from forge.recipes.grpo import programmatic_reward
 
     with pytest.raises(ForgeError, match=r"recipe.reward_function: cannot import 'nope:fn'"):
         programmatic_reward("nope:fn")
@@ -117,7 +264,7 @@ def test_a_bad_reward_function_names_the_key():
 
 
 def test_length_control_costs_each_character_off_the_preferred_length():
-    from forge.train.rlhf import length_control
+    from forge.recipes.rlhf import length_control
 
     fn = length_control(0.1)
     completions = [[{"role": "assistant", "content": x}] for x in ("abcd", "ab", "abcdef")]
@@ -150,7 +297,7 @@ CONVERSATIONS = [
 
 
 def test_contract_holds_for_the_same_tokenizer(tokenizer_dirs):
-    from forge.train.contract import check
+    from forge.evaluate.contract import check
 
     start, _ = tokenizer_dirs
     report = check(str(start), start, CONVERSATIONS)
@@ -160,7 +307,7 @@ def test_contract_holds_for_the_same_tokenizer(tokenizer_dirs):
 
 
 def test_contract_names_both_renderings_on_a_mismatch(tokenizer_dirs):
-    from forge.train.contract import check
+    from forge.evaluate.contract import check
 
     start, drifted = tokenizer_dirs
     with pytest.raises(ForgeError) as info:

@@ -101,7 +101,7 @@ def test_rlhf_trains_a_reward_model_then_the_policy_against_it(tmp_path: Path):
 @pytest.mark.slow
 def test_merged_weights_answer_like_the_adapter(tmp_path: Path):
     project = make_project(tmp_path / "proj")
-    proc = forge_run(project, "recipe.merge_adapter=true", "recipe.max_steps=60")
+    proc = forge_run(project, "recipe.lora.merge=true", "recipe.max_steps=60")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # a weak model may fail the gate
     assert (project / "models/candidate/merged/model.safetensors").is_file()
     assert metrics(project)["eval/candidate/merged_matches_adapter"] == 8
@@ -110,17 +110,18 @@ def test_merged_weights_answer_like_the_adapter(tmp_path: Path):
 @pytest.mark.slow
 def test_a_chat_template_mismatch_fails_the_dag(tmp_path: Path):
     project = make_project(tmp_path / "proj")
-    common = project / "forge/train/common.py"  # where every recipe saves its tokenizer
-    text = common.read_text()
-    saved = "        tokenizer.save_pretrained(str(out_dir))\n"
+    run = project / "forge/train/run.py"  # TrainRun.fit saves every recipe's tokenizer
+    text = run.read_text()
+    saved = "            trainer.processing_class.save_pretrained(str(out))\n"
     assert saved in text
     # a space after the generation prompt: a drift that survives Jinja's trim_blocks
     drift = (
-        "        tokenizer.chat_template = tokenizer.chat_template.replace(\n"
-        "            '<|assistant|>{% endif %}', '<|assistant|> {% endif %}'\n"
-        "        )\n"
+        "            tok = trainer.processing_class\n"
+        "            tok.chat_template = tok.chat_template.replace(\n"
+        "                '<|assistant|>{% endif %}', '<|assistant|> {% endif %}'\n"
+        "            )\n"
     )
-    common.write_text(text.replace(saved, drift + saved))
+    run.write_text(text.replace(saved, drift + saved))
     proc = forge_run(project, "recipe.max_steps=5", "recipe.eval_steps=0")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

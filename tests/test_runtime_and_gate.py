@@ -11,6 +11,7 @@ import pytest
 
 from forge.config.schema import GatesConfig
 from forge.evaluate.gate import decide
+from forge.runtime.base import Job
 from forge.runtime.local import LocalRuntime
 
 
@@ -24,7 +25,7 @@ from forge.runtime.local import LocalRuntime
     ],
 )
 def test_local_runtime_exit_codes(code: str, expected: int):
-    assert LocalRuntime().run([sys.executable, "-c", code], dict(os.environ)) == expected
+    assert LocalRuntime().run(Job([sys.executable, "-c", code], dict(os.environ))) == expected
 
 
 def test_training_crash_fails_the_stage(tmp_path: Path, monkeypatch):
@@ -32,14 +33,15 @@ def test_training_crash_fails_the_stage(tmp_path: Path, monkeypatch):
     from forge.errors import TrainingFailed
     from forge.train import supervisor
 
+    jobs = []
+
     class Killed:
         name = "local"
 
-        def run(self, argv, env):
-            return LocalRuntime().run(
-                [sys.executable, "-c", "import os,signal; os.kill(os.getpid(), signal.SIGKILL)"],
-                env,
-            )
+        def run(self, job):
+            jobs.append(job)
+            kill = "import os,signal; os.kill(os.getpid(), signal.SIGKILL)"
+            return LocalRuntime().run(Job([sys.executable, "-c", kill], job.env))
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(supervisor, "get_runtime", lambda name: Killed())
@@ -48,23 +50,25 @@ def test_training_crash_fails_the_stage(tmp_path: Path, monkeypatch):
     (tmp_path / "data").mkdir()
     for s in ("train", "val"):
         (tmp_path / "data" / f"{s}.jsonl").write_text("{}\n")
-    from forge.config.schema import HardwareConfig, LoraSFTConfig
+    from forge.config.schema import HardwareConfig
+    from forge.recipes.sft import LoraSFTConfig
 
     recipe = LoraSFTConfig(method="lora_sft", learning_rate=1e-3, max_steps=1)
-    hw = HardwareConfig(name="cpu", device="cpu", precision="fp32")
+    hw = HardwareConfig(name="cpu", device="cpu", precision="fp32", memory_gb=16, peak_tflops=1)
     with pytest.raises(TrainingFailed, match=r"training failed \(killed by SIGKILL\) on attempt 1"):
         supervisor.run_train(
-            recipe,
-            hw,
-            Path("params.yaml"),
-            Path("base"),
-            Path("data"),
-            Path("out"),
-            Path("results"),
+            recipe, hw, Path("base"), Path("data"), Path("out"), Path("results")
         )
     assert not Path("out").exists() and not Path("results").exists()
     attempts = list(Path(".forge/checkpoints").glob("train-*/attempts.json"))
     assert json.loads(attempts[0].read_text())[0]["exit_code"] == 137
+    # the worker got one resolved run file, which reads back as the same recipe and hardware
+    from forge.train.run import RunSpec
+
+    (job,) = jobs
+    assert job.argv[1:3] == ["-m", "forge.train.worker"] and len(job.argv) == 4
+    spec = RunSpec.read(Path(job.argv[3]))
+    assert (spec.part, spec.recipe, spec.hardware) == ("train", recipe, hw)
 
 
 def _metrics(tmp_path: Path, cand: float, base: float) -> Path:

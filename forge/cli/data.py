@@ -103,10 +103,11 @@ def scan(
 def _max_length() -> int | None:
     """recipe.max_length from params.yaml, when there is one."""
     from forge.config.compose import load_params
+    from forge.errors import ForgeError
 
     try:
         return int(load_params()["recipe"]["max_length"])
-    except Exception:
+    except (ForgeError, KeyError, TypeError, ValueError):  # no or partial params.yaml
         return None
 
 

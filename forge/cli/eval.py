@@ -26,7 +26,7 @@ def compare(
     bootstrap over their per-sample outputs.
 
     Exits 1 when the candidate regressed beyond the tolerance."""
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.evaluate.compare import compare_revs
 
     gates = load_group("gates")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -53,16 +54,10 @@ app.add_typer(container.app, name="container")
 app.add_typer(data_cmd.app, name="data")
 
 
-def main() -> None:
-    from forge.errors import ForgeError, report
+def main() -> NoReturn:
+    from forge.errors import entry
 
-    debug = "--debug" in sys.argv[1:]
-    if debug:  # accepted anywhere on the line, not only before the command
-        sys.argv = [a for a in sys.argv if a != "--debug"]
-    try:
-        app()
-    except ForgeError as exc:
-        if debug:
-            raise
-        report(exc)
-        sys.exit(exc.exit_code)
+    argv = sys.argv[1:]
+    # --debug is accepted anywhere on the line, not only before the command
+    sys.argv = [sys.argv[0], *(a for a in argv if a != "--debug")]
+    entry(app, argv=argv)

@@ -77,18 +77,19 @@ def main(
 
     Exits 1 when a stage fails or the gate does not pass."""
     from forge.config import compose as c
+    from forge.errors import PipelineFailed
     from forge.evaluate.gate import summary
 
     c.write(Path("params.yaml"), overrides or [])
     typer.echo(f"wrote params.yaml{(' (' + ' '.join(overrides) + ')') if overrides else ''}")
     code = repro(["--force"] if force else [])
     if code != 0:
-        typer.echo(
-            f"forge: error: dvc repro failed (exit code {code}); see the stage output above",
-            err=True,
-        )
-        raise typer.Exit(1)
+        raise PipelineFailed(f"dvc repro failed (exit code {code}); see the stage output above")
     decision_path = Path("results/gate/decision.json")
+    if not decision_path.is_file():
+        raise PipelineFailed(
+            f"dvc repro succeeded but wrote no {decision_path}; dvc.yaml needs the gate stage"
+        )
     decision = json.loads(decision_path.read_text())
     typer.echo(summary(decision))
     if not decision["passed"]:

@@ -1,256 +1,279 @@
 """Typed schemas for every config group, registered in Hydra's ConfigStore.
 
 A group name is also its `params.yaml` key and its schema class: `model` <-> ModelConfig.
-Defaults live here, with their help text, and nowhere else. Fields are declared in
-alphabetical order so that the composed `params.yaml` comes out sorted, whether
-`forge compose` or `dvc exp run -S` writes it.
+Defaults live here, with their help text and valid values (forge/config/fields.py), and
+nowhere else. Every schema's fields are kept in name order (`sorted_fields`), so that the
+composed `params.yaml` comes out sorted, whether `forge compose` or `dvc exp run -S` writes it.
+
+The recipe group is typed per method: each recipe module in forge/recipes/ declares a real
+subclass of `RecipeConfig` (composing `LoraConfig` where it trains an adapter), and the recipe
+registry puts those into the ConfigStore.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, make_dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from forge.config.fields import setting, sorted_fields, sub
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best at the call site
-    """A dataclass field with its help text (shown by `forge validate --explain`)."""
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+SEED = {"ge": 0, "le": 2**32 - 1}  # numpy's and torch's seed range
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
+@sorted_fields
 @dataclass
 class TinyModelConfig:
-    context_length: int = _f(128, "Maximum positions; prompts plus answers must fit.")
-    hidden_size: int = _f(128, "Width of the residual stream.")
-    intermediate_size: int = _f(256, "Width of the MLP.")
-    num_heads: int = _f(4, "Attention heads (hidden_size must divide evenly).")
-    num_layers: int = _f(4, "Decoder layers.")
-    pretrain_batch_size: int = _f(32, "Sequences per pretraining step.")
-    pretrain_learning_rate: float = _f(1e-3, "Peak AdamW learning rate for pretraining.")
-    pretrain_steps: int = _f(300, "Steps on generated echo dialogues (0: random init).")
-    seed: int = _f(0, "Seeds the tokenizer corpus, the init and pretraining.")
-    vocab_size: int = _f(512, "Byte-level BPE vocabulary, special tokens included.")
+    context_length: int = setting(128, "Maximum positions; prompts plus answers must fit.", ge=8)
+    hidden_size: int = setting(128, "Width of the residual stream.", ge=8)
+    intermediate_size: int = setting(256, "Width of the MLP.", ge=8)
+    num_heads: int = setting(4, "Attention heads (hidden_size must divide evenly).", ge=1)
+    num_layers: int = setting(4, "Decoder layers.", ge=1)
+    pretrain_batch_size: int = setting(32, "Sequences per pretraining step.", ge=1)
+    pretrain_learning_rate: float = setting(
+        1e-3, "Peak AdamW learning rate for pretraining.", gt=0, lt=1
+    )
+    pretrain_steps: int = setting(300, "Steps on generated echo dialogues (0: random init).", ge=0)
+    seed: int = setting(0, "Seeds the tokenizer corpus, the init and pretraining.", **SEED)
+    vocab_size: int = setting(512, "Byte-level BPE vocabulary, special tokens included.", ge=300)
 
 
+@sorted_fields
 @dataclass
 class ModelConfig:
-    hub_id: str | None = _f(None, "Hugging Face repo id, for source=hub.")
-    name: str = _f(MISSING, "Short name used in reports and tags.")
-    revision: str | None = _f(None, "Pinned hub commit for source=hub (never a branch).")
-    source: str = _f(MISSING, "'tiny' builds a small Llama locally; 'hub' resolves hub_id.")
-    tiny: TinyModelConfig | None = _f(None, "Architecture for source=tiny.")
+    hub_id: str | None = setting(None, "Hugging Face repo id, for source=hub.")
+    name: str = setting(MISSING, "Short name used in reports and tags.")
+    revision: str | None = setting(None, "Pinned hub commit for source=hub (never a branch).")
+    source: str = setting(
+        MISSING,
+        "'tiny' builds a small Llama locally; 'hub' resolves hub_id.",
+        choices=("tiny", "hub"),
+    )
+    tiny: TinyModelConfig | None = sub(
+        TinyModelConfig, "Architecture for source=tiny.", optional=True
+    )
 
 
+@sorted_fields
 @dataclass
 class DataConfig:
-    format: str = _f(
+    format: str = setting(
         "auto",
         "Row schema of data.path: auto (detected from the first record), alpaca, sharegpt, "
         "messages, prompt_completion or preference.",
+        choices=("auto", "alpaca", "sharegpt", "messages", "prompt_completion", "preference"),
     )
-    name: str = _f(MISSING, "Dataset name, as on its card.")
-    path: str = _f(
+    name: str = setting(MISSING, "Dataset name, as on its card.")
+    path: str = setting(
         MISSING,
         "Raw data file (csv, jsonl, json or parquet), relative to the repo root; its card is "
         "in data/cards/ (forge data add).",
     )
-    pii_policy: str | None = _f(
+    pii_policy: str | None = setting(
         None,
         "block (fail prepare), redact (write [REDACTED:KIND]) or allow (record only); "
         "None: the strictest policy on the input files' cards.",
+        choices=("block", "redact", "allow"),
     )
-    preference_path: str | None = _f(
-        None, "Raw preference file (prompt, chosen, rejected); None: no preference split"
+    preference_path: str | None = setting(
+        None,
+        "Raw preference file (prompt, chosen, rejected); None: no preference split. Prepare "
+        "also writes its unpaired form (each pair gives a desirable and an undesirable row).",
     )
-    seed: int = _f(0, "Seeds the split assignment.")
-    test_fraction: float = _f(0.05, "Share of unique prompts held out for test.")
-    val_fraction: float = _f(0.05, "Share of unique prompts held out for validation.")
+    seed: int = setting(0, "Seeds the split assignment.", **SEED)
+    test_fraction: float = setting(0.05, "Share of unique prompts held out for test.", gt=0, lt=0.5)
+    val_fraction: float = setting(
+        0.05, "Share of unique prompts held out for validation.", gt=0, lt=0.5
+    )
 
 
+@sorted_fields
 @dataclass
 class WarmStartConfig:
     """The short supervised run (stage sft) that preference and RL methods start from."""
 
-    learning_rate: float = _f(1e-3, "Peak learning rate of the warm start (full SFT).")
-    steps: int = _f(0, "Full-SFT steps on the task before this method (0: start from base).")
+    learning_rate: float = setting(
+        1e-3, "Peak learning rate of the warm start (full SFT).", gt=0, lt=1
+    )
+    steps: int = setting(
+        0, "Full-SFT steps on the task before this method (0: start from base).", ge=0
+    )
 
 
+@sorted_fields
 @dataclass
 class RewardModelConfig:
     """The reward model that stage reward trains for methods that optimise against one."""
 
-    learning_rate: float = _f(3e-4, "Peak learning rate of the reward model.")
-    steps: int = _f(0, "RewardTrainer steps on the preference split (0: no reward model).")
-
-
-@dataclass
-class RecipeConfig:
-    """Shared by every training method; each recipe schema adds its own keys."""
-
-    batch_size: int = _f(32, "Examples per device per optimizer step.")
-    eval_steps: int = _f(50, "Validation loss every N steps (0: off).")
-    gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step.")
-    learning_rate: float = _f(MISSING, "Peak learning rate.")
-    lr_scheduler: str = _f("cosine", "transformers scheduler name.")
-    max_length: int = _f(64, "Tokens per example after the chat template; longer is cut.")
-    max_steps: int = _f(MISSING, "Optimizer steps.")
-    method: str = _f(MISSING, "Training method; selects the recipe module in forge/train/.")
-    reward_model: RewardModelConfig = field(
-        default_factory=RewardModelConfig,
-        metadata={"help": "Stage reward: the learned reward model (rlhf trains one)."},
+    learning_rate: float = setting(3e-4, "Peak learning rate of the reward model.", gt=0, lt=1)
+    steps: int = setting(
+        0, "RewardTrainer steps on the preference split (0: no reward model).", ge=0
     )
-    save_steps: int = _f(25, "Checkpoint every N steps; a killed run resumes from the last.")
-    seed: int = _f(0, "Seeds init of new weights and data order.")
-    warm_start: WarmStartConfig = field(
-        default_factory=WarmStartConfig,
-        metadata={"help": "Stage sft: supervised warm start before preference or RL methods."},
-    )
-    warmup_ratio: float = _f(0.05, "Share of steps spent warming up.")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
 
 
-def _recipe_schema(cls: type) -> type:
-    """RecipeConfig's fields plus `cls`'s own, in one flat dataclass with sorted fields
-    (subclassing would put the shared keys first and unsort params.yaml)."""
-    merged = {f.name: f for f in (*fields(RecipeConfig), *fields(dataclass(cls)))}
-    specs = [(name, f.type, f) for name, f in sorted(merged.items())]
-    schema = make_dataclass(cls.__name__, specs, namespace={"__doc__": cls.__doc__})
-    schema.__module__ = __name__
-    return schema
-
-
+@sorted_fields
 @dataclass
-class _Lora:
-    """LoRA settings, shared by every recipe that trains an adapter."""
+class LoraConfig:
+    """LoRA adapter settings; a recipe that trains an adapter composes one as `recipe.lora`."""
 
-    lora_alpha: int = _f(32, "LoRA scale numerator (scale = alpha / rank).")
-    lora_dropout: float = _f(0.0, "Dropout on the LoRA path.")
-    lora_rank: int = _f(16, "LoRA rank: higher is more capacity and more memory.")
-    lora_target_modules: list[str] = _f(
+    alpha: int = setting(32, "LoRA scale numerator (scale = alpha / rank).", ge=1)
+    dropout: float = setting(0.0, "Dropout on the LoRA path.", ge=0, lt=1)
+    merge: bool = setting(
+        False, "Also write merged full weights to models/candidate/merged/ (checked at evaluate)."
+    )
+    rank: int = setting(16, "LoRA rank: higher is more capacity and more memory.", ge=1)
+    target_modules: list[str] = setting(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         "Linear layers that get adapters.",
     )
-    merge_adapter: bool = _f(
-        False, "Also write merged full weights to models/candidate/merged/ (checked at evaluate)."
-    )
 
 
+@sorted_fields
 @dataclass
-class _Sampling:
-    """Online generation settings, shared by the RL recipes (GRPO, RLOO)."""
+class RecipeConfig:
+    """Shared by every training method; each recipe module subclasses it with its own keys."""
 
-    beta: float = _f(0.05, "KL penalty against the starting model (0: none; it reward-hacks).")
-    max_completion_length: int = _f(12, "Tokens sampled per completion.")
-    num_generations: int = _f(8, "Completions per prompt; advantages compare within a group.")
-    temperature: float = _f(1.0, "Sampling temperature of the completions.")
-
-
-@_recipe_schema
-class LoraSFTConfig(_Lora):
-    """LoRA adapters on a frozen base (forge/train/sft.py)."""
-
-
-@_recipe_schema
-class FullSFTConfig:
-    """Every weight is trained (forge/train/sft.py)."""
-
-
-@_recipe_schema
-class DPOConfig(_Lora):
-    """Direct preference optimisation, a LoRA adapter on the warm start (forge/train/dpo.py)."""
-
-    beta: float = _f(0.1, "Strength of the pull towards the reference model.")
-    loss_type: list[str] = _f(["sigmoid", "sft"], "TRL DPO losses; 'sft' keeps generation alive.")
-    loss_weights: list[float] = _f([], "Weight per loss_type entry (empty: all 1.0).")
-
-
-@_recipe_schema
-class RewardModelRecipeConfig:
-    """A sequence-classification reward model on preference pairs (forge/train/reward.py)."""
-
-    center_rewards_coefficient: float = _f(0.01, "Pulls rewards towards zero mean.")
-
-
-@_recipe_schema
-class RLHFConfig(_Lora, _Sampling):
-    """Online RLOO against the learned reward model of stage reward (forge/train/rlhf.py)."""
-
-    length_penalty: float = _f(
-        0.1, "Reward lost per character an answer is off the preferred answer's length."
+    batch_size: int = setting(32, "Examples per device per optimizer step.", ge=1)
+    eval_steps: int = setting(50, "Validation loss every N steps (0: off).", ge=0)
+    gradient_accumulation_steps: int = setting(1, "Micro-batches per optimizer step.", ge=1)
+    learning_rate: float = setting(MISSING, "Peak learning rate.", gt=0, lt=1)
+    lr_scheduler: str = setting(
+        "cosine",
+        "transformers scheduler name.",
+        choices=("linear", "cosine", "constant", "constant_with_warmup", "polynomial"),
     )
-
-
-@_recipe_schema
-class GRPOConfig(_Lora, _Sampling):
-    """GRPO against the demo task's programmatic reward (forge/train/grpo.py)."""
-
-    reward_function: str = _f(
-        "forge.data.demo:reward", "module:function(prompt, answer) -> float, the reward."
+    max_length: int = setting(
+        64, "Tokens per example after the chat template; longer is cut.", ge=8
     )
+    max_steps: int = setting(MISSING, "Optimizer steps.", ge=1)
+    method: str = setting(MISSING, "Training method: a recipe module in forge/recipes/.")
+    reward_model: RewardModelConfig = sub(
+        RewardModelConfig, "Stage reward: the learned reward model (rlhf trains one)."
+    )
+    save_steps: int = setting(
+        25, "Checkpoint every N steps; a killed run resumes from the last.", ge=1
+    )
+    seed: int = setting(0, "Seeds init of new weights and data order.", **SEED)
+    warm_start: WarmStartConfig = sub(
+        WarmStartConfig, "Stage sft: supervised warm start before preference or RL methods."
+    )
+    warmup_ratio: float = setting(0.05, "Share of steps spent warming up.", ge=0, le=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0, lt=1)
+
+    @property
+    def adapter(self) -> LoraConfig | None:
+        """The adapter this recipe trains, or None when it trains every weight."""
+        return getattr(self, "lora", None)
 
 
+@sorted_fields
 @dataclass
 class HardwareConfig:
     """A machine profile (conf/hardware/); `hardware=auto` fills it from the detected one."""
 
-    architecture: str = _f("cpu", "cpu, or the GPU's: ampere, ada, hopper, blackwell, turing.")
-    backend: str = _f(
-        "auto", "Model loading: hf, unsloth (CUDA only), auto (unsloth if installed)."
+    architecture: str = setting(
+        "cpu",
+        "cpu, or the GPU's architecture.",
+        choices=("cpu", "pre-volta", "volta", "turing", "ampere", "ada", "hopper", "blackwell"),
     )
-    device: str = _f(MISSING, "cpu or cuda.")
-    launcher: str = _f("basic", "Hydra launcher for sweeps: basic, submitit_slurm, ray, ...")
-    launcher_options: dict[str, Any] = _f(
+    backend: str = setting(
+        "auto",
+        "Model loading: hf, unsloth (CUDA only), auto (unsloth if installed).",
+        choices=("auto", "hf", "unsloth"),
+    )
+    device: str = setting(MISSING, "cpu or cuda.", choices=("cpu", "cuda"))
+    launcher: str = setting(
+        "basic",
+        "Hydra launcher for sweeps.",
+        choices=("basic", "submitit_local", "submitit_slurm", "ray"),
+    )
+    launcher_options: dict[str, Any] = setting(
         {}, "hydra.launcher.* settings for sweeps (partition, timeout_min, ...)."
     )
-    memory_gb: float = _f(MISSING, "Memory per device, GiB (VRAM; RAM for cpu).")
-    mfu: float = _f(0.4, "Assumed model FLOPs utilization, for forge cost.")
-    name: str = _f(MISSING, "Profile name.")
-    num_processes: int = _f(1, "Training processes (one per GPU); >1 uses accelerate launch.")
-    peak_tflops: float = _f(MISSING, "Dense peak TFLOP/s per device at `precision`.")
-    precision: str = _f("auto", "auto, bf16, fp16 or fp32 (auto: bf16 where supported).")
-    price_per_hour: float = _f(0.0, "USD per device-hour, for forge cost.")
-    quantization: str = _f("none", "none, 4bit or 8bit base weights (bitsandbytes, CUDA only).")
-    runtime: str = _f(
+    memory_gb: float = setting(MISSING, "Memory per device, GiB (VRAM; RAM for cpu).", gt=0)
+    mfu: float = setting(0.4, "Assumed model FLOPs utilization, for forge cost.", gt=0, le=1)
+    name: str = setting(MISSING, "Profile name.")
+    num_processes: int = setting(
+        1, "Training processes (one per GPU); >1 uses accelerate launch.", ge=1
+    )
+    peak_tflops: float = setting(MISSING, "Dense peak TFLOP/s per device at `precision`.", gt=0)
+    precision: str = setting(
+        "auto",
+        "auto, bf16, fp16 or fp32 (auto: bf16 on a GPU that has it, fp16 on other GPUs, "
+        "fp32 on CPU).",
+        choices=PRECISIONS,
+    )
+    price_per_hour: float = setting(0.0, "USD per device-hour, for forge cost.", ge=0)
+    quantization: str = setting(
+        "none",
+        "none, 4bit or 8bit base weights (bitsandbytes, CUDA only).",
+        choices=("none", "4bit", "8bit"),
+    )
+    runtime: str = setting(
         "local",
         "Where training runs: local (a child process) or docker (a reused container of the "
         "image for the detected GPU architecture; `forge container status`).",
+        choices=("local", "docker"),
     )
-    strategy: str = _f("ddp", "With num_processes > 1: ddp, fsdp or deepspeed (ZeRO-3).")
+    strategy: str = setting(
+        "ddp",
+        "With num_processes > 1: ddp, fsdp or deepspeed (ZeRO-3).",
+        choices=("ddp", "fsdp", "deepspeed"),
+    )
 
 
+@sorted_fields
 @dataclass
 class EvalConfig:
-    batch_size: int = _f(64, "Prompts per generation batch.")
-    limit: int | None = _f(None, "Evaluate only the first N test examples (None: all).")
-    max_new_tokens: int = _f(16, "Generation budget per answer.")
-    name: str = _f(MISSING, "Eval suite name.")
+    batch_size: int = setting(64, "Prompts per generation or scoring batch.", ge=1)
+    limit: int | None = setting(
+        None,
+        "Evaluate only the first N examples of each split, for every metric (None: all).",
+        ge=1,
+    )
+    max_new_tokens: int = setting(16, "Generation budget per answer.", ge=1)
+    name: str = setting(MISSING, "Eval suite name.")
 
 
+@sorted_fields
 @dataclass
 class GatesConfig:
-    allowed_licenses: list[str] | None = _f(
+    allowed_licenses: list[str] | None = setting(
         None,
         "SPDX ids a training dataset's license must be one of (from its card); None: any license.",
     )
-    contamination_max: int | None = _f(
-        0, "Val and test prompts also found in train (results/prepare/report.json); None: off."
+    contamination_max: int | None = setting(
+        0,
+        "Val and test prompts also found in train (results/prepare/report.json); None: off.",
+        ge=0,
     )
-    exact_match_gain_min: float = _f(0.5, "Candidate exact match minus the base model's.")
-    exact_match_min: float = _f(MISSING, "Candidate exact match on the test split.")
-    name: str = _f(MISSING, "Gate set name.")
-    pairwise_accuracy_min: float = _f(
-        0.7, "recipe=reward_model: held-out pairs where chosen outscores rejected (replaces EM)."
+    exact_match_gain_min: float = setting(
+        0.5, "Candidate exact match minus the base model's.", ge=-1, le=1
     )
-    perplexity_max: float | None = _f(None, "Candidate perplexity on val (None: no gate).")
-    regression_confidence: float = _f(
-        0.95, "forge promote: confidence of the paired bootstrap against the stage's model."
+    exact_match_min: float = setting(
+        MISSING, "Candidate exact match on the test split.", ge=0, le=1
     )
-    regression_tolerance: float = _f(
-        0.02, "forge promote: exact match may drop this much below the stage's model."
+    name: str = setting(MISSING, "Gate set name.")
+    pairwise_accuracy_min: float = setting(
+        0.7,
+        "recipe=reward_model: held-out pairs where chosen outscores rejected (replaces EM).",
+        ge=0,
+        le=1,
+    )
+    perplexity_max: float | None = setting(
+        None, "Candidate perplexity on val (None: no gate).", gt=0
+    )
+    regression_confidence: float = setting(
+        0.95,
+        "forge promote: confidence of the paired bootstrap against the stage's model.",
+        ge=0.5,
+        lt=1,
+    )
+    regression_tolerance: float = setting(
+        0.02, "forge promote: exact match may drop this much below the stage's model.", ge=0, le=1
     )
 
 
@@ -263,18 +286,9 @@ class ForgeConfig:
     gates: GatesConfig = MISSING
     hardware: HardwareConfig = MISSING
     model: ModelConfig = MISSING
-    recipe: Any = MISSING  # typed by the recipe option's own schema (RECIPES)
+    recipe: Any = MISSING  # typed by the recipe option's own schema (forge/recipes/)
 
 
-# recipe method -> schema. The recipe YAML names its schema in its defaults list.
-RECIPES: dict[str, type[RecipeConfig]] = {
-    "lora_sft": LoraSFTConfig,
-    "full_sft": FullSFTConfig,
-    "dpo": DPOConfig,
-    "reward_model": RewardModelRecipeConfig,
-    "rlhf": RLHFConfig,
-    "grpo": GRPOConfig,
-}
 GROUPS: dict[str, type] = {
     "data": DataConfig,
     "eval": EvalConfig,
@@ -285,13 +299,9 @@ GROUPS: dict[str, type] = {
 
 
 def register() -> None:
-    """Put every schema into Hydra's ConfigStore (idempotent)."""
+    """Put the group schemas into Hydra's ConfigStore (idempotent). The recipe schemas are
+    registered by forge.recipes.registry.register()."""
     cs = ConfigStore.instance()
     cs.store(name="forge_schema", node=ForgeConfig)
     for group, node in GROUPS.items():
         cs.store(group=group, name=f"{group}_schema", node=node)
-    for method, node in RECIPES.items():
-        cs.store(group="recipe", name=f"{method}_schema", node=node)
-
-
-register()

@@ -1,27 +1,12 @@
-"""Checks that types alone cannot express. Each returns problems as 'full.key: what, fix'."""
+"""Checks that types and per-field ranges (forge/config/fields.py) cannot express: how
+settings relate to each other. Each returns problems as 'full.key: what, fix'."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from forge.config.schema import RECIPES
-
-CHOICES = {
-    "data.format": ("auto", "alpaca", "sharegpt", "messages", "prompt_completion", "preference"),
-    "data.pii_policy": ("block", "redact", "allow"),
-    "hardware.backend": ("auto", "hf", "unsloth"),
-    "hardware.device": ("cpu", "cuda"),
-    "hardware.launcher": ("basic", "submitit_local", "submitit_slurm", "ray"),
-    "hardware.precision": ("auto", "bf16", "fp16", "fp32"),
-    "hardware.quantization": ("none", "4bit", "8bit"),
-    "hardware.runtime": ("local", "docker"),
-    "hardware.strategy": ("ddp", "fsdp", "deepspeed"),
-    "model.source": ("tiny", "hub"),
-}
-REFUSED_METHODS = {
-    "ppo": "PPO was removed from TRL in 1.13; use recipe=rlhf (RLOO against a reward model)",
-}
+from forge.recipes.base import Recipe
 
 
 def _get(cfg: dict[str, Any], dotted: str) -> Any:
@@ -48,51 +33,32 @@ def _licenses(allowed: list[str]) -> list[str]:
     return problems
 
 
-def check(cfg: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    for key, allowed in CHOICES.items():
-        value = _get(cfg, key)
-        if value is not None and value not in allowed:
-            problems.append(f"{key}: '{value}' is not one of {', '.join(allowed)}")
-
-    method = _get(cfg, "recipe.method")
-    if method in REFUSED_METHODS:
-        problems.append(f"recipe.method: {REFUSED_METHODS[method]}")
-    elif method is not None and method not in RECIPES:
-        problems.append(f"recipe.method: unknown method '{method}' (known: {', '.join(RECIPES)})")
-
-    problems += _licenses(_get(cfg, "gates.allowed_licenses") or [])
-    if (conf := _get(cfg, "gates.regression_confidence")) is not None and not 0.5 <= conf < 1:
-        problems.append(f"gates.regression_confidence: {conf} must be in [0.5, 1)")
-    for key in ("data.val_fraction", "data.test_fraction"):
-        value = _get(cfg, key)
-        if value is not None and not 0 < value < 0.5:
-            problems.append(f"{key}: {value} must be between 0 and 0.5")
-    for key in (
-        "recipe.max_steps",
-        "recipe.batch_size",
-        "recipe.max_length",
-        "eval.max_new_tokens",
-    ):
-        value = _get(cfg, key)
-        if value is not None and value <= 0:
-            problems.append(f"{key}: {value} must be positive")
-    if (lr := _get(cfg, "recipe.learning_rate")) is not None and not 0 < lr < 1:
-        problems.append(f"recipe.learning_rate: {lr} must be between 0 and 1")
-    if method == "rlhf" and not _get(cfg, "recipe.reward_model.steps"):
+def _recipe(cfg: dict[str, Any], recipe: Recipe) -> list[str]:
+    problems = []
+    if recipe.reward_model and not _get(cfg, "recipe.reward_model.steps"):
         problems.append(
-            "recipe.reward_model.steps: rlhf optimises against a learned reward model; "
-            "set it > 0 (stage reward trains it)"
+            f"recipe.reward_model.steps: {recipe.name} optimises against a learned reward "
+            "model; set it > 0 (stage reward trains it)"
         )
+    if recipe.warm_start and _get(cfg, "model.source") == "tiny":
+        if not _get(cfg, "recipe.warm_start.steps"):
+            problems.append(
+                f"recipe.warm_start.steps: {recipe.name} must start from a model that does the "
+                "task, and model=tiny does not; set it > 0 (stage sft trains it)"
+            )
     if (gens := _get(cfg, "recipe.num_generations")) is not None:
         batch = _get(cfg, "recipe.batch_size") or 0
-        if gens < 2 or batch % gens:
-            problems.append(
-                f"recipe.num_generations: {gens} must be at least 2 and divide "
-                f"recipe.batch_size {batch}"
-            )
-    if (rank := _get(cfg, "recipe.lora_rank")) is not None and rank <= 0:
-        problems.append(f"recipe.lora_rank: {rank} must be positive")
+        if batch % gens:
+            problems.append(f"recipe.num_generations: {gens} must divide recipe.batch_size {batch}")
+    return problems
+
+
+def check(cfg: dict[str, Any], recipe: Recipe | None) -> list[str]:
+    """Cross-setting problems of a composed tree whose fields are each already valid."""
+    problems: list[str] = []
+    if recipe is not None:
+        problems += _recipe(cfg, recipe)
+    problems += _licenses(_get(cfg, "gates.allowed_licenses") or [])
 
     source = _get(cfg, "model.source")
     if source == "tiny":

@@ -3,7 +3,9 @@
 - SFT rows from `data.path` (any file type and schema, see formats.py) become
   data/prepared/{train,val,test}.jsonl as {"messages": [...]}.
 - Preference rows from `data.preference_path` become
-  data/prepared/preference/{train,val,test}.jsonl in TRL's conversational preference form.
+  data/prepared/preference/{train,val,test}.jsonl in TRL's conversational preference form,
+  and data/prepared/unpaired/{train,val,test}.jsonl in TRL's unpaired form (KTO): each pair
+  gives a desirable row (the chosen answer, label true) and an undesirable one (label false).
 - data/prepared/datasets.json lists each source file with its card's license and source,
   for the train stage's manifest and model card.
 
@@ -235,11 +237,13 @@ def prepare(
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "preference").mkdir(parents=True)
+    (tmp / "unpaired").mkdir()
     try:
         files = {("sft", s): (tmp / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
         if cfg.preference_path is not None:
             files |= {
-                ("preference", s): (tmp / "preference" / f"{s}.jsonl").open("w", encoding="utf-8")
+                (kind, s): (tmp / kind / f"{s}.jsonl").open("w", encoding="utf-8")
+                for kind in ("preference", "unpaired")
                 for s in SPLITS
             }
         try:
@@ -270,6 +274,10 @@ def prepare(
                         counts["preference"][split] += 1
                         row = {"prompt": p, "chosen": c, "rejected": r}
                         files["preference", split].write(json.dumps(row, ensure_ascii=False) + "\n")
+                        for answer, label in ((c, True), (r, False)):
+                            one = {"prompt": p, "completion": answer, "label": label}
+                            line = json.dumps(one, ensure_ascii=False)
+                            files["unpaired", split].write(line + "\n")
         finally:
             for f in files.values():
                 f.close()
@@ -300,6 +308,7 @@ def prepare(
         raise
     if cfg.preference_path is None:
         shutil.rmtree(tmp / "preference")
+        shutil.rmtree(tmp / "unpaired")
 
     kinds = ("exact", "normalized", "near_in_train")
     dup = {
@@ -335,3 +344,9 @@ def read_split(path: Path) -> list[list[dict[str, str]]]:
     """Messages per example of a prepared split."""
     with path.open(encoding="utf-8") as f:
         return [json.loads(line)["messages"] for line in f if line.strip()]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a prepared JSONL file (a preference or unpaired split)."""
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -1,14 +1,17 @@
 """The evaluate stage: the base model and the candidate on the same data, so the rise shows.
 
-- exact match on the test split: lm-eval, greedy, with a local YAML task (no hub) and the
-  chat template saved with each model; also for the warm start (models/sft) that
-  preference and RL recipes started from, as `eval/sft/*`;
-- perplexity of the assistant's answer on the val split, rendered by the same template;
-- dpo: held-out preference accuracy and mean reward margin of DPO's implicit reward
-  (beta times the policy's log-ratio to the warm start, chosen minus rejected);
-- reward_model: held-out pairwise accuracy and mean margin of the learned reward (the
-  candidate is a scorer, so it gets no exact match or perplexity);
-- merge_adapter: the merged weights' greedy answers equal the adapter's (or the stage fails).
+Which metrics a candidate gets is its recipe's declaration (forge/recipes/); each family is
+implemented here. Every model loads through the one loader (forge/model/load.py), so
+`hardware.device` and `precision` apply, and `eval.limit` bounds every metric.
+
+- generation: exact match on the test split (lm-eval, greedy, a local YAML task, each model's
+  own chat template) and perplexity of the assistant's answer on val; for the base model,
+  the warm start (models/sft, as `eval/sft/*`) and the candidate;
+- implicit_reward (dpo, kto): held-out preference accuracy and mean reward margin of the
+  implicit reward, beta times the policy's log-ratio to the warm start, chosen minus rejected;
+- pairwise_reward (reward_model): held-out pairwise accuracy and mean margin of the learned
+  reward (the candidate is a scorer, so it gets no generation metrics);
+- lora.merge: the merged weights' greedy answers equal the adapter's (or the stage fails).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from typing import Any
 
 import yaml
 
-from forge.config.schema import EvalConfig
-from forge.data.prepare import read_split
+from forge.config.schema import EvalConfig, HardwareConfig, RecipeConfig
+from forge.data.prepare import read_rows, read_split
 from forge.errors import ForgeError
+from forge.model import load
+from forge.recipes.base import Metric
+from forge.recipes.registry import of
 from forge.record import write_json
 
 TASK = "forge_exact_match"
@@ -55,66 +61,74 @@ def task_yaml(test_file: Path, stop: str, cfg: EvalConfig) -> dict[str, Any]:
     }
 
 
-def sequence_logprob(model: Any, tok: Any, prompt: list, answer: list) -> float:
-    """Sum of log-probabilities of the answer's tokens after the prompt (chat template)."""
+def answer_logprobs(
+    model: Any, tok: Any, pairs: list[tuple[list, list]], batch_size: int
+) -> list[tuple[float, int]]:
+    """Per (prompt, answer) pair: the summed log-probability of the answer's tokens after
+    the prompt (chat template) and their count, in batches of forward passes."""
     import torch
 
-    p = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
-    full = tok.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)["input_ids"]
-    n = len(p["input_ids"])
-    ids = torch.tensor([full])
-    with torch.no_grad():
-        logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
-    targets = ids[0, 1:]
-    return float(logp[n - 1 :].gather(-1, targets[n - 1 :, None]).sum())
+    device = load.device_of(model)
+    out: list[tuple[float, int]] = []
+    for i in range(0, len(pairs), batch_size):
+        ids, starts = [], []
+        for prompt, answer in pairs[i : i + batch_size]:
+            p = tok.apply_chat_template(
+                prompt, add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+            full = tok.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)
+            ids.append(list(full["input_ids"]))
+            starts.append(len(p))
+        width = max(map(len, ids))
+        input_ids = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x in ids])
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+        with torch.no_grad():
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), -1)
+        token_logp = logp.gather(-1, input_ids[:, 1:, None].to(device))[..., 0].cpu()
+        for row, (x, start) in enumerate(zip(ids, starts, strict=True)):
+            out.append((float(token_logp[row, start - 1 : len(x) - 1].sum()), len(x) - start))
+    return out
 
 
-def dpo_preferences(start: str, candidate: Path, rows: list[dict], beta: float):
-    """(accuracy, mean margin) of DPO's implicit reward on held-out preference pairs."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(candidate))
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(start), str(candidate))
-    model.eval()
-    margins = []
-    for row in rows:
-        reward = {}
-        for side in ("chosen", "rejected"):
-            policy = sequence_logprob(model, tok, row["prompt"], row[side])
-            with model.disable_adapter():
-                ref = sequence_logprob(model, tok, row["prompt"], row[side])
-            reward[side] = beta * (policy - ref)
-        margins.append(reward["chosen"] - reward["rejected"])
+def implicit_reward(
+    start: str, candidate: Path, rows: list[dict], beta: float, hw: HardwareConfig, batch: int
+) -> tuple[float, float]:
+    """(accuracy, mean margin) of the implicit reward beta * log(policy / start) on held-out
+    preference pairs: the quantity DPO and KTO optimise."""
+    tok = load.load_tokenizer(candidate)
+    model = load.for_inference(start, hw, candidate)
+    pairs = [(r["prompt"], r[side]) for r in rows for side in ("chosen", "rejected")]
+    policy = answer_logprobs(model, tok, pairs, batch)
+    with model.disable_adapter():
+        ref = answer_logprobs(model, tok, pairs, batch)
+    reward = [beta * (p - r) for (p, _), (r, _) in zip(policy, ref, strict=True)]
+    margins = [reward[2 * i] - reward[2 * i + 1] for i in range(len(rows))]
     n = max(len(margins), 1)
     return sum(m > 0 for m in margins) / n, sum(margins) / n
 
 
-def model_args(base: str, candidate: Path | None) -> dict[str, Any]:
-    """lm-eval's HF model arguments: an adapter goes through `peft=`."""
-    if candidate is None:
-        return {"pretrained": base, "tokenizer": base}
-    if (candidate / "adapter_config.json").is_file():
-        return {"pretrained": base, "peft": str(candidate), "tokenizer": str(candidate)}
-    return {"pretrained": str(candidate), "tokenizer": str(candidate)}
-
-
-def exact_match(args: dict[str, Any], test_file: Path, cfg: EvalConfig, device: str):
-    """(score, per-sample rows) from lm-eval's generate_until task."""
+def exact_match(
+    model_path: str, adapter: Path | None, test_file: Path, cfg: EvalConfig, hw: HardwareConfig
+):
+    """(score, per-sample rows) from lm-eval's generate_until task, on a model the loader
+    loaded (lm-eval's HF wrapper around it)."""
     from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    from transformers import AutoTokenizer
 
-    stop = AutoTokenizer.from_pretrained(args["tokenizer"]).eos_token
+    tok = load.load_tokenizer(adapter or model_path)
+    model = load.for_inference(model_path, hw, adapter)
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=cfg.batch_size, backend="causal")
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / f"{TASK}.yaml").write_text(yaml.safe_dump(task_yaml(test_file, stop, cfg)))
+        (Path(tmp) / f"{TASK}.yaml").write_text(
+            yaml.safe_dump(task_yaml(test_file, tok.eos_token, cfg))
+        )
         tm = TaskManager(include_path=tmp, include_defaults=False)
         out = simple_evaluate(
-            model="hf",
-            model_args={**args, "device": device, "dtype": "float32"},
+            model=lm,
             tasks=[TASK],
             task_manager=tm,
-            batch_size=cfg.batch_size,
             limit=cfg.limit,
             apply_chat_template=True,
             log_samples=True,
@@ -133,49 +147,13 @@ def exact_match(args: dict[str, Any], test_file: Path, cfg: EvalConfig, device: 
         }
         for s in sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
     ]
-    return score, rows
+    return score, rows, model, tok
 
 
-def perplexity(args: dict[str, Any], val_file: Path, batch_size: int) -> float:
-    """exp(mean NLL) over the assistant's tokens of every val example."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(args["tokenizer"])
-    model = AutoModelForCausalLM.from_pretrained(args["pretrained"])
-    if "peft" in args:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, args["peft"])
-    model.eval()
-    total_nll, total_tokens = 0.0, 0
-    examples = read_split(val_file)
-    for i in range(0, len(examples), batch_size):
-        ids, labels = [], []
-        for messages in examples[i : i + batch_size]:
-            prompt = tok.apply_chat_template(
-                messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=True
-            )["input_ids"]
-            full = tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
-            ids.append(full)
-            labels.append([-100] * len(prompt) + full[len(prompt) :])
-        width = max(map(len, ids))
-        pad = tok.pad_token_id
-        input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
-        label_t = torch.tensor([x + [-100] * (width - len(x)) for x in labels])
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
-        with torch.no_grad():
-            logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
-        target = label_t[:, 1:]
-        nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]),
-            target.reshape(-1),
-            ignore_index=-100,
-            reduction="sum",
-        )
-        total_nll += nll.item()
-        total_tokens += int((target != -100).sum())
-    return math.exp(total_nll / max(total_tokens, 1))
+def perplexity(model: Any, tok: Any, examples: list[list[dict]], batch_size: int) -> float:
+    """exp(mean NLL) over the assistant's tokens of every example."""
+    scored = answer_logprobs(model, tok, [(m[:-1], m[-1:]) for m in examples], batch_size)
+    return math.exp(-sum(lp for lp, _ in scored) / max(sum(n for _, n in scored), 1))
 
 
 def write_samples(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -184,37 +162,13 @@ def write_samples(path: Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def candidate_method(candidate: Path) -> str:
-    """The recipe method the candidate was trained with (its effective config)."""
-    return yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]["method"]
+def candidate_recipe(candidate: Path) -> RecipeConfig:
+    """The recipe the candidate was trained with (its effective config)."""
+    from forge.config.params import typed
+    from forge.recipes.registry import get
 
-
-def preference_metrics(
-    start: str, candidate: Path, data: Path, method: str, candidate_samples: Path
-) -> dict[str, float]:
-    """dpo and reward_model: how often held-out chosen answers outscore rejected ones (a
-    reward model's per-pair results go to `candidate_samples`)."""
-    from forge.config.schema import HardwareConfig
-    from forge.train import common, reward
-
-    test = data / "preference" / "test.jsonl"
-    if not test.is_file():
-        raise ForgeError(f"{test} not found", hint="set data.preference_path and rerun prepare")
-    rows = common.read_preferences(test)
-    if method == "dpo":
-        beta = yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]["beta"]
-        acc, margin = dpo_preferences(start, candidate, rows, beta)
-        return {"eval/candidate/preference_accuracy": acc, "eval/candidate/reward_margin": margin}
-    model, tok = reward.load(
-        str(candidate), HardwareConfig(device="cpu", name="eval", precision="fp32")
-    )
-    margins = reward.margins(model, tok, rows)
-    write_samples(candidate_samples, pair_samples(rows, margins))
-    n = max(len(margins), 1)
-    return {
-        "eval/candidate/pairwise_accuracy": sum(m > 0 for m in margins) / n,
-        "eval/candidate/reward_margin": sum(margins) / n,
-    }
+    node = yaml.safe_load((candidate / "forge_config.yaml").read_text())["recipe"]
+    return typed(get(node["method"]).config, node, "recipe")
 
 
 def pair_samples(rows: list[dict[str, Any]], margins: list[float]) -> list[dict[str, Any]]:
@@ -230,49 +184,68 @@ def pair_samples(rows: list[dict[str, Any]], margins: list[float]) -> list[dict[
     ]
 
 
+def _first(items: list, limit: int | None) -> list:
+    return items if limit is None else items[:limit]
+
+
+def _preference_test(data: Path, limit: int | None) -> list[dict[str, Any]]:
+    test = data / "preference" / "test.jsonl"
+    if not test.is_file():
+        raise ForgeError(f"{test} not found", hint="set data.preference_path and rerun prepare")
+    return _first(read_rows(test), limit)
+
+
 def evaluate(
     cfg: EvalConfig,
+    hw: HardwareConfig,
     base: str,
     candidate: Path,
     data: Path,
     out_dir: Path,
-    device: str = "cpu",
     start: str | None = None,
 ) -> dict[str, float]:
     """Score base, warm start (`start`, if any) and candidate; write metrics and samples."""
+    from forge.recipes.reward_model import margins as reward_margins
+
     if not (data / "test.jsonl").is_file():
         raise ForgeError(f"{data}/test.jsonl not found", hint="run `dvc repro prepare`")
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics: dict[str, float] = {}
-    method = candidate_method(candidate)
+    recipe = candidate_recipe(candidate)
+    families = of(recipe).metrics
     origin = start or base
-    if method in ("dpo", "reward_model"):
-        metrics.update(
-            {
-                k: round(v, 6)
-                for k, v in preference_metrics(
-                    origin, candidate, data, method, out_dir / "samples_candidate.jsonl"
-                ).items()
-            }
+    metrics: dict[str, float] = {}
+    if Metric.IMPLICIT_REWARD in families:
+        acc, margin = implicit_reward(
+            origin, candidate, _preference_test(data, cfg.limit), recipe.beta, hw, cfg.batch_size
         )
+        metrics["eval/candidate/preference_accuracy"] = round(acc, 6)
+        metrics["eval/candidate/reward_margin"] = round(margin, 6)
+    if Metric.PAIRWISE_REWARD in families:
+        rows = _preference_test(data, cfg.limit)
+        tok = load.load_tokenizer(candidate)
+        m = reward_margins(load.reward_model(str(candidate), hw, tok), tok, rows, cfg.batch_size)
+        write_samples(out_dir / "samples_candidate.jsonl", pair_samples(rows, m))
+        n = max(len(m), 1)
+        metrics["eval/candidate/pairwise_accuracy"] = round(sum(x > 0 for x in m) / n, 6)
+        metrics["eval/candidate/reward_margin"] = round(sum(m) / n, 6)
     if (candidate / "merged").is_dir():
-        from forge.train.export import check_merged
+        from forge.model.export import check_merged
 
         sample = [m[:-1] for m in read_split(data / "test.jsonl")[:8]]
         metrics["eval/candidate/merged_matches_adapter"] = check_merged(
-            origin, candidate, sample, cfg.max_new_tokens
+            origin, candidate, sample, cfg.max_new_tokens, hw
         )
-    roles = [("base", model_args(base, None))]
+    roles: list[tuple[str, str, Path | None]] = [("base", base, None)]
     if start is not None:
-        roles.append(("sft", model_args(start, None)))
-    if method != "reward_model":  # a scorer does not generate
-        roles.append(("candidate", model_args(origin, candidate)))
-    for role, args in roles:
-        score, rows = exact_match(args, data / "test.jsonl", cfg, device)
+        roles.append(("sft", start, None))
+    if Metric.GENERATION in families:
+        adapter = candidate if load.is_adapter(candidate) else None
+        roles.append(("candidate", origin if adapter else str(candidate), adapter))
+    val = _first(read_split(data / "val.jsonl"), cfg.limit)
+    for role, path, adapter in roles:
+        score, rows, model, tok = exact_match(path, adapter, data / "test.jsonl", cfg, hw)
         metrics[f"eval/{role}/exact_match"] = round(score, 6)
-        metrics[f"eval/{role}/perplexity"] = round(
-            perplexity(args, data / "val.jsonl", cfg.batch_size), 6
-        )
+        metrics[f"eval/{role}/perplexity"] = round(perplexity(model, tok, val, cfg.batch_size), 6)
         if role != "sft":  # the declared outputs: samples_base and samples_candidate
             write_samples(out_dir / f"samples_{role}.jsonl", rows)
     metrics["eval/n_test"] = len(rows)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from forge.hardware import memory
-
-NO_BF16 = ("volta", "turing", "pre-volta")
+from forge.hardware.precision import NO_BF16
 
 
 def _this_machine_has_cuda() -> bool:
@@ -46,7 +45,7 @@ def check(cfg: dict[str, Any]) -> list[str]:
                 "machine has none (see `forge hw`); use hardware.quantization=none here, or "
                 "compose on the GPU machine"
             )
-        if recipe and "lora_rank" not in recipe:
+        if recipe and "lora" not in recipe:
             problems.append(
                 f"hardware.quantization: '{quant}' weights cannot be trained in full "
                 f"(recipe {recipe.get('method')}); use a LoRA recipe (QLoRA), e.g. recipe=lora_sft"

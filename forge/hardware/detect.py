@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from forge.errors import HardwareError
+
 # Compute capability (major, minor) -> architecture. Later entries win for their major.
 ARCHITECTURES = {
     (7, 0): "volta",
@@ -237,7 +239,7 @@ def load_profile(name: str, conf_dir: Path | None = None) -> dict[str, Any]:
 
     path = (conf_dir or _conf_dir[0]) / "hardware" / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(
+        raise HardwareError(
             f"hardware=auto detected profile '{name}', but {path} does not exist; "
             f"add it or pick a profile with hardware=NAME"
         )
@@ -263,7 +265,7 @@ def resolve(key: str) -> Any:
         values["memory_gb"] = found.memory_gb
         values["num_processes"] = found.gpu_count
     if key not in values:
-        raise KeyError(
+        raise HardwareError(
             f"forge_hw: profile '{found.profile}' has no key {key!r} (keys: {', '.join(values)})"
         )
     return values[key]

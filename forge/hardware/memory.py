@@ -25,6 +25,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from forge.errors import BadHubId
+from forge.hardware.precision import resolve_precision
+
 GIB = 2**30
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 OPTIMIZER_STATE_BYTES = {"adamw": 8, "adamw_8bit": 2, "sgd": 0}  # per trainable parameter
@@ -133,9 +136,13 @@ def _cached_hf_shape(hub_id: str, revision: str | None) -> Shape | None:
 
     try:
         from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
     except ImportError:
         return None
-    path = try_to_load_from_cache(hub_id, "config.json", revision=revision)
+    try:
+        path = try_to_load_from_cache(hub_id, "config.json", revision=revision)
+    except HFValidationError as exc:
+        raise BadHubId(hub_id) from exc
     if not isinstance(path, str):
         return None
     try:
@@ -242,16 +249,14 @@ def estimate(plan: Plan) -> Estimate:
 
 def plan_from_config(cfg: dict[str, Any]) -> Plan | None:
     """The Plan of a composed config (params.yaml as a dict); None if the model's shape
-    cannot be known offline."""
+    cannot be known offline. Raises BadHubId when model.hub_id is not a repo id."""
     shape = model_shape(cfg["model"])
     if shape is None:
         return None
     recipe, hw = cfg["recipe"], cfg["hardware"]
-    lora = "lora_rank" in recipe
+    lora = recipe.get("lora")  # the LoRA sub-config of a recipe that trains an adapter
     quant = hw.get("quantization", "none")
-    precision = hw["precision"]
-    if precision == "auto":
-        precision = "fp32" if hw["device"] == "cpu" else "bf16"
+    precision = resolve_precision(hw["precision"], hw["device"], hw.get("architecture", "cpu"))
     return Plan(
         shape=shape,
         method=("qlora" if quant != "none" else "lora") if lora else "full",
@@ -260,8 +265,8 @@ def plan_from_config(cfg: dict[str, Any]) -> Plan | None:
         precision=precision,
         optimizer="adamw",  # Forge trains with TrainingArguments' default, torch AdamW
         quantization=quant,
-        lora_rank=recipe.get("lora_rank") or 0,
-        lora_targets=tuple(recipe.get("lora_target_modules") or ()),
+        lora_rank=lora["rank"] if lora else 0,
+        lora_targets=tuple(lora["target_modules"]) if lora else (),
         num_processes=hw["num_processes"],
         strategy=hw["strategy"],
         device=hw["device"],
@@ -349,7 +354,10 @@ def check(cfg: dict[str, Any]) -> list[str]:
         and hw.get("quantization") in ("none", "4bit", "8bit")
         and hw.get("strategy") in ("ddp", "fsdp", "deepspeed")
     )
-    plan = plan_from_config(cfg) if known else None  # a bad choice is reported elsewhere
+    try:
+        plan = plan_from_config(cfg) if known else None  # a bad choice is reported elsewhere
+    except BadHubId as exc:
+        return exc.problems
     if plan is None:
         return []
     est = estimate(plan)

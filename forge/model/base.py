@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.config.schema import ModelConfig
-from forge.errors import ForgeError
+from forge.errors import BadHubId, ForgeError
 from forge.record import write_json
 
 BASE_RECORD = "forge_base.json"
@@ -23,7 +23,7 @@ def resolve_hub(cfg: ModelConfig) -> dict[str, Any]:
     import os
 
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
     try:
@@ -33,6 +33,8 @@ def resolve_hub(cfg: ModelConfig) -> dict[str, Any]:
             local_files_only=offline,
             allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
         )
+    except HFValidationError as exc:
+        raise BadHubId(str(cfg.hub_id)) from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
         why = "the hub is offline (HF_HUB_OFFLINE=1)" if offline else "the hub cannot be reached"
         raise ForgeError(

@@ -98,10 +98,19 @@ def _cards(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
 def _from_cache(repo: Path, commit: str, path: str) -> str | None:
     """A file inside a DVC output at `commit` (local cache or remote), or None if gone."""
     import dvc.api
+    from dvc.exceptions import DvcException
+    from dvc_data.index import DataIndexError
+    from scmrepo.exceptions import SCMError
 
     try:
         return dvc.api.read(path, repo=str(repo), rev=commit)
-    except Exception:  # noqa: BLE001 - any miss (gc'd cache, no remote) reads as "not available"
+    except (
+        DvcException,  # not tracked at `commit`, no or unreachable remote, unknown rev
+        DataIndexError,  # a directory output whose .dir object was gc'd from the cache
+        SCMError,  # git could not read `commit`
+        OSError,  # a file object missing from the cache
+        UnicodeDecodeError,  # not text
+    ):
         return None
 
 

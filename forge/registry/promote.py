@@ -23,9 +23,11 @@ DECISION = "results/gate/decision.json"
 
 
 def _git(*args: str, repo: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        why = next((x for x in proc.stderr.splitlines() if x.strip()), f"exit {proc.returncode}")
+        raise ForgeError(f"git {' '.join(args)} in {repo}: {why}")
+    return proc.stdout
 
 
 def _gto(call: str, *args: Any, **kwargs: Any) -> Any:
@@ -40,7 +42,10 @@ def _gto(call: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def artifacts(repo: Path) -> dict[str, Any]:
-    dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text()) or {}
+    path = repo / "dvc.yaml"
+    if not path.is_file():
+        raise ForgeError(f"{path} not found", hint="run from a Forge project")
+    dvc_yaml = yaml.safe_load(path.read_text()) or {}
     return dvc_yaml.get("artifacts") or {}
 
 
@@ -96,7 +101,7 @@ def checks(repo: Path) -> list[str]:
 
 def regression(repo: Path, name: str, stage: str, head: str) -> list[str]:
     """A problem if the candidate is significantly worse than the model now in STAGE."""
-    from forge.config.compose import load_group
+    from forge.config.params import load_group
     from forge.evaluate.compare import compare_revs
 
     holder = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)

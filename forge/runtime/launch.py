@@ -11,8 +11,10 @@ from __future__ import annotations
 import socket
 
 from forge.config.schema import HardwareConfig
+from forge.errors import ForgeError
+from forge.hardware.precision import resolve_precision
 
-MIXED_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no", "auto": "no"}
+MIXED_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
 STRATEGY_FLAGS = {
     "ddp": ["--multi_gpu"],
     "fsdp": [
@@ -38,9 +40,12 @@ def launch_argv(argv: list[str], hw: HardwareConfig) -> list[str]:
     """`argv` is `[python, -m, module, args...]`; the same run on `hw.num_processes`."""
     if hw.num_processes <= 1:
         return argv
-    python, flag, module, *args = argv
-    if flag != "-m":
-        raise ValueError(f"expected [python, -m, module, ...], got {argv[:3]}")
+    if len(argv) < 3 or argv[1] != "-m":
+        raise ForgeError(
+            f"hardware.num_processes={hw.num_processes}: accelerate launch needs a command "
+            f"[python, -m, module, ...], got {argv[:3]}"
+        )
+    python, _, module, *args = argv
     return [
         python,
         "-m",
@@ -50,7 +55,7 @@ def launch_argv(argv: list[str], hw: HardwareConfig) -> list[str]:
         "--num_machines",
         "1",
         "--mixed_precision",
-        MIXED_PRECISION[hw.precision],
+        MIXED_PRECISION[resolve_precision(hw.precision, hw.device, hw.architecture)],
         "--dynamo_backend",
         "no",
         "--main_process_port",

@@ -6,12 +6,14 @@ from __future__ import annotations
 import signal
 import subprocess
 
+from forge.runtime.base import Job
+
 
 class LocalRuntime:
     name = "local"
 
-    def run(self, argv: list[str], env: dict[str, str]) -> int:
-        proc = subprocess.Popen(argv, env=env)
+    def run(self, job: Job) -> int:
+        proc = subprocess.Popen(job.argv, env=job.env)
         previous = {}
 
         def forward(signum, _frame):

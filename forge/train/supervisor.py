@@ -21,22 +21,24 @@ from typing import Any
 
 import yaml
 
-from forge.config.schema import HardwareConfig
+from forge.config.schema import HardwareConfig, RecipeConfig
 from forge.errors import TrainingFailed
 from forge.record import manifest, tree_hash, write_json
-from forge.runtime.base import get_runtime
+from forge.runtime.base import Job, get_runtime
 from forge.runtime.launch import launch_argv
+from forge.train.run import RunSpec
 
 CHECKPOINT_ROOT = Path(".forge/checkpoints")
 
 
-def fingerprint(recipe: Any, hw: HardwareConfig, inputs: dict[str, Path], part: str) -> str:
+def fingerprint(recipe: RecipeConfig, hw: HardwareConfig, hashes: dict[str, str], part: str) -> str:
+    """Names one training: the part, its recipe and hardware, and its inputs' hashes."""
     from dataclasses import asdict
 
     h = hashlib.sha256(part.encode())
     h.update(yaml.safe_dump({"recipe": asdict(recipe), "hardware": asdict(hw)}).encode())
-    for name in sorted(inputs):
-        h.update(f"{name}\0{tree_hash(inputs[name])}".encode())
+    for name in sorted(hashes):
+        h.update(f"{name}\0{hashes[name]}".encode())
     return h.hexdigest()[:16]
 
 
@@ -47,7 +49,9 @@ def _datasets(data: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def model_card(recipe: Any, base_record: dict[str, Any], datasets: list[dict[str, Any]]) -> str:
+def model_card(
+    recipe: RecipeConfig, base_record: dict[str, Any], datasets: list[dict[str, Any]]
+) -> str:
     """models/candidate/README.md: what the model is and the data (and licenses) it saw."""
     lines = [
         f"# {base_record.get('name', 'model')} + {recipe.method}",
@@ -79,10 +83,15 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+def _cache_key(base_record: dict[str, Any], base: Path) -> str:
+    """What a reused container is keyed by: the base model's identity, not its path."""
+    key = "@".join(str(base_record[k]) for k in ("source", "revision") if base_record.get(k))
+    return key or str(base)
+
+
 def run_train(
-    recipe: Any,
+    recipe: RecipeConfig,
     hw: HardwareConfig,
-    params: Path,
     base: Path,
     data: Path,
     out: Path,
@@ -94,50 +103,43 @@ def run_train(
     """Train `part` (sft: the warm start; reward: the reward model; train: the recipe) from
     `start` (default: models/base), writing `out` and `results`; returns the worker's facts."""
     from forge.model.base import base_path
-    from forge.train.parts import data_inputs
+    from forge.recipes.parts import data_inputs
 
     start_path = Path(base_path(base)) if start is None else start
     # models/base, not a hub snapshot it points to (hashing a hub model's weights is slow)
-    inputs = {"base": base if start is None else start, **data_inputs(part, recipe, data)}
+    inputs = {"base": base if start is None else start, **data_inputs(recipe, data)}
     if reward_model is not None:
         inputs["reward_model"] = reward_model
-    fp = fingerprint(recipe, hw, inputs, part)
+    hashes = {name: tree_hash(path) for name, path in inputs.items()}  # once, for both uses
+    fp = fingerprint(recipe, hw, hashes, part)
     ckpt = CHECKPOINT_ROOT / f"{part}-{fp}"
     ckpt.mkdir(parents=True, exist_ok=True)
     attempts_path = ckpt / "attempts.json"
     attempts = json.loads(attempts_path.read_text()) if attempts_path.is_file() else []
-    facts_path = ckpt / "facts.json"
+    spec = RunSpec(
+        part=part,
+        recipe=recipe,
+        hardware=hw,
+        start=str(start_path),
+        data=data,
+        out=out,
+        checkpoints=ckpt,
+        reward_model=reward_model,
+    )
+    facts_path = spec.facts_path
     facts_path.unlink(missing_ok=True)
     if out.exists():
         shutil.rmtree(out)
+    run_file = spec.write()
 
-    argv = [
-        sys.executable,
-        "-m",
-        "forge.train.worker",
-        "--params",
-        str(params),
-        "--base",
-        str(base),
-        "--part",
-        part,
-        "--start",
-        str(start_path),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--checkpoints",
-        str(ckpt),
-        "--facts",
-        str(facts_path),
-        *(["--reward-model", str(reward_model)] if reward_model is not None else []),
-    ]
-    argv = launch_argv(argv, hw)  # accelerate launch when hardware.num_processes > 1
+    base_record = json.loads((base / "forge_base.json").read_text())
+    argv = launch_argv([sys.executable, "-m", "forge.train.worker", str(run_file)], hw)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime = get_runtime(hw.runtime)
     started = time.time()
-    code = runtime.run(argv, env)
+    code = runtime.run(
+        Job(argv=argv, env=env, device=hw.device, cache_key=_cache_key(base_record, base))
+    )
     attempt = {
         "attempt": len(attempts) + 1,
         "runtime": runtime.name,
@@ -156,12 +158,11 @@ def run_train(
         )
 
     facts = json.loads(facts_path.read_text())
-    base_record = json.loads((base / "forge_base.json").read_text())
     datasets = _datasets(data)
     write_json(
         out / "manifest.json",
         manifest(
-            inputs=inputs,
+            hashes=hashes,
             seeds={"recipe": recipe.seed},
             fingerprint=fp,
             attempts=attempts,
@@ -189,7 +190,7 @@ def run_train(
 
     if results.exists():
         shutil.rmtree(results)
-    shutil.copytree(ckpt / "live", results)
+    shutil.copytree(spec.live_dir, results)
     write_json(
         results / "attempts.json",
         [{k: v for k, v in a.items() if k != "seconds"} for a in attempts],
@@ -209,10 +210,11 @@ def write_unused(out: Path, results: Path, reason: str) -> None:
 def run_part_stage(part: str, out: Path, results: Path, unused: str) -> None:
     """Stages sft and reward: train `part` of the recipe, or write the `unused` marker when
     the recipe has no such part (forge/train/parts.py)."""
-    from forge.config.compose import load_group
-    from forge.train.parts import part_recipe, start_model
+    from forge.config.params import load_group
+    from forge.recipes.parts import part_recipe, start_model
+    from forge.recipes.registry import load_recipe
 
-    recipe = part_recipe(part, load_group("recipe"))
+    recipe = part_recipe(part, load_recipe())
     if recipe is None:
         write_unused(out, results, unused)
         print(f"{part}: not used ({unused})")
@@ -220,7 +222,6 @@ def run_part_stage(part: str, out: Path, results: Path, unused: str) -> None:
     facts = run_train(
         recipe,
         load_group("hardware"),
-        Path("params.yaml"),
         base=Path("models/base"),
         data=Path("data/prepared"),
         out=out,

@@ -1,53 +1,45 @@
-"""The training child process: python -m forge.train.worker --params P --part train ...
+"""The training child process: python -m forge.train.worker RUN_FILE
 
-Started by the supervisor through a runtime. `--part` picks what to train from the recipe
-(forge/train/parts.py); each method is one recipe module."""
+Started by the supervisor through a runtime. The run file (forge/train/run.py) says
+everything: which part, its typed recipe, the hardware profile and the paths. The recipe
+module registered for the method trains (forge/recipes/)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="forge.train.worker")
-    for name in ("params", "start", "data", "out", "checkpoints", "facts"):
-        p.add_argument(f"--{name}", required=True, type=Path)
-    p.add_argument("--base", type=Path, help="models/base (runtimes read its forge_base.json)")
-    p.add_argument("--part", required=True, choices=("sft", "reward", "train"))
-    p.add_argument("--reward-model", type=Path, help="stage reward's model (rlhf)")
-    a = p.parse_args(argv)
-
-    from forge.config.compose import load_group
-    from forge.errors import ForgeError, report
+def train(run_file: Path) -> int:
+    from forge.model import load
+    from forge.recipes.registry import get
     from forge.record import write_json
-    from forge.train import backends, parts
+    from forge.train.run import RunSpec, TrainRun
 
-    main_process = int(os.environ.get("RANK", "0")) == 0
+    spec = RunSpec.read(run_file)
+    if load.backend(spec.hardware) == "unsloth":
+        import unsloth  # noqa: F401 - Unsloth patches transformers only if imported first
+    facts = get(spec.recipe.method).train(spec.recipe, TrainRun(spec))
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate launch, rank 0 alone reports
+        return 0
+    adapter = spec.recipe.adapter
+    if adapter is not None and adapter.merge and facts["adapter"]:
+        from forge.model import export
 
-    try:
-        recipe = parts.part_recipe(a.part, load_group("recipe", a.params))
-        hw = load_group("hardware", a.params)
-        if backends.resolve_backend(hw) == "unsloth":
-            import unsloth  # noqa: F401 - Unsloth patches transformers only if imported first
-        extra = {"reward_model": a.reward_model} if a.reward_model else {}
-        facts = parts.module(recipe.method).train(
-            recipe, hw, str(a.start), a.data, a.out, a.checkpoints, a.checkpoints / "live", **extra
-        )
-        if not main_process:  # under accelerate launch, rank 0 alone exports and reports
-            return 0
-        if getattr(recipe, "merge_adapter", False) and facts["adapter"]:
-            from forge.train import export
-
-            facts["merged"] = export.merge(str(a.start), a.out, hw)
-    except ForgeError as exc:
-        report(exc)
-        return exc.exit_code
-    write_json(a.facts, facts)
+        facts["merged"] = export.merge(spec.start, spec.out, spec.hardware)
+    write_json(spec.facts_path, facts)
     return 0
 
 
+def main(argv: list[str] | None = None) -> None:
+    from forge.errors import entry
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m forge.train.worker RUN_FILE")
+    entry(lambda: train(Path(args[0])))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,6 +1,6 @@
 """A seeded set of short chat rows with known personal data, secrets and look-alikes.
 
-    python -m forge.data.pii_planted out.jsonl [--rows N] [--seed S] [--density D]
+    python -m tests.pii_planted out.jsonl [--rows N] [--seed S] [--density D]  # repo root
 
 `generate()` plants values of every kind in PII_TYPES into prompt/completion and
 chat-messages rows, adds look-alikes that must not match (dates, versions, invalid cards,

@@ -14,36 +14,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from forge.config.schema import FullSFTConfig, RewardModelRecipeConfig
+from forge.config.schema import RecipeConfig
+from forge.errors import ForgeError
+from forge.recipes.registry import get
+from forge.recipes.reward_model import RewardModelRecipeConfig
+from forge.recipes.sft import FullSFTConfig
 
 PARTS = ("sft", "reward", "train")
-# Methods that learn from the preference split rather than the SFT split.
-PREFERENCE_METHODS = ("dpo", "reward_model", "rlhf")
-# Methods that optimise against stage reward's learned reward model.
-REWARD_MODEL_METHODS = ("rlhf",)
 
 
-def module(method: str):
-    """The recipe module for a method: one readable file per method in forge/train/."""
-    from forge.train import dpo, grpo, reward, rlhf, sft
-
-    return {
-        "lora_sft": sft,
-        "full_sft": sft,
-        "dpo": dpo,
-        "reward_model": reward,
-        "rlhf": rlhf,
-        "grpo": grpo,
-    }[method]
-
-
-def _shared(recipe: Any) -> dict[str, Any]:
+def _shared(recipe: RecipeConfig) -> dict[str, Any]:
     """Settings a derived part inherits from the recipe (length and seed; the batch is the
     schema's default, since RL recipes batch completions, not examples)."""
     return {"max_length": recipe.max_length, "seed": recipe.seed}
 
 
-def part_recipe(part: str, recipe: Any) -> Any | None:
+def part_recipe(part: str, recipe: RecipeConfig) -> RecipeConfig | None:
     """The typed recipe a part trains, or None when the recipe does not use that part."""
     if part == "train":
         return recipe
@@ -71,15 +57,12 @@ def part_recipe(part: str, recipe: Any) -> Any | None:
             save_steps=max(rm.steps // 2, 1),
             **_shared(recipe),
         )
-    raise ValueError(part)
+    raise ForgeError(f"unknown training part '{part}' (known: {', '.join(PARTS)})")
 
 
-def data_inputs(part: str, recipe: Any, data: Path) -> dict[str, Path]:
-    """The prepared files a part trains on (recorded and fingerprinted)."""
-    if part == "reward" or (part == "train" and recipe.method in PREFERENCE_METHODS):
-        prefs = data / "preference"
-        return {"preference_train": prefs / "train.jsonl", "preference_val": prefs / "val.jsonl"}
-    return {"train": data / "train.jsonl", "val": data / "val.jsonl"}
+def data_inputs(recipe: RecipeConfig, data: Path) -> dict[str, Path]:
+    """The prepared files a part's recipe trains on (recorded and fingerprinted)."""
+    return get(recipe.method).data.files(data)
 
 
 def start_model(sft_dir: Path) -> Path | None:
@@ -87,13 +70,11 @@ def start_model(sft_dir: Path) -> Path | None:
     return sft_dir if (sft_dir / "config.json").is_file() else None
 
 
-def reward_model_for(recipe: Any, reward_dir: Path) -> Path | None:
-    """Stage reward's model for the methods that optimise against it (rlhf), else None."""
-    if recipe.method not in REWARD_MODEL_METHODS:
+def reward_model_for(recipe: RecipeConfig, reward_dir: Path) -> Path | None:
+    """Stage reward's model for the recipes that optimise against one, else None."""
+    if not get(recipe.method).reward_model:
         return None
     if not (reward_dir / "config.json").is_file():
-        from forge.errors import ForgeError
-
         raise ForgeError(
             f"{reward_dir}: no reward model; recipe={recipe.method} needs one",
             hint="set recipe.reward_model.steps > 0 and rerun `dvc repro`",

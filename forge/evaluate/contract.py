@@ -62,10 +62,10 @@ def _show(tokenizer: Any, ids: list[int]) -> str:
 
 def check(start: str, candidate: Path, conversations: list[list[dict[str, str]]]):
     """Raise ForgeError on the first mismatch; returns the report (template hash, counts)."""
-    from transformers import AutoTokenizer
+    from forge.model.load import load_tokenizer
 
-    train_tok = AutoTokenizer.from_pretrained(start)
-    cand_tok = AutoTokenizer.from_pretrained(str(candidate))
+    train_tok = load_tokenizer(start)  # as training loads it
+    cand_tok = load_tokenizer(candidate)
     for messages in conversations[:SAMPLES]:
         places = {
             "training": training_ids(train_tok, messages),

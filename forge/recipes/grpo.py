@@ -12,13 +12,35 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forge.config.schema import HardwareConfig
+from forge.config.fields import setting, sorted_fields, sub
+from forge.config.schema import LoraConfig, RecipeConfig
 from forge.data.prepare import read_split
 from forge.errors import ForgeError
-from forge.train import backends, common
+from forge.recipes.base import DataKind, Metric, Recipe, Run
+from forge.recipes.rlhf import sampling_args
+
+
+@sorted_fields
+@dataclass
+class GRPOConfig(RecipeConfig):
+    """GRPO against the demo task's programmatic reward (forge/recipes/grpo.py)."""
+
+    beta: float = setting(
+        0.05, "KL penalty against the starting model (0: none; it reward-hacks).", ge=0
+    )
+    lora: LoraConfig = sub(LoraConfig, "The LoRA adapter that is trained.")
+    max_completion_length: int = setting(12, "Tokens sampled per completion.", ge=1)
+    num_generations: int = setting(
+        8, "Completions per prompt; advantages compare within a group.", ge=2
+    )
+    reward_function: str = setting(
+        "forge.data.demo:reward", "module:function(prompt, answer) -> float, the reward."
+    )
+    temperature: float = setting(1.0, "Sampling temperature of the completions.", gt=0)
 
 
 def prompts(path: Path):
@@ -50,38 +72,30 @@ def programmatic_reward(spec: str) -> Callable[..., list[float]]:
     return reward
 
 
-def train(
-    recipe: Any,
-    hw: HardwareConfig,
-    base: str,
-    data_dir: Path,
-    out_dir: Path,
-    checkpoint_dir: Path,
-    results_dir: Path,
-) -> dict[str, Any]:
-    from trl import GRPOConfig, GRPOTrainer
+def train(cfg: GRPOConfig, run: Run) -> dict[str, Any]:
+    from trl import GRPOConfig as TRLGRPOConfig
+    from trl import GRPOTrainer
 
-    common.check_device(hw)
-    tokenizer = common.load_tokenizer(base)
-    model = common.load_model(base, hw, recipe)
-    resume = common.last_checkpoint(checkpoint_dir)
-    args = GRPOConfig(
-        **{
-            **common.training_args(recipe, hw, checkpoint_dir, has_eval=False),
-            **common.sampling_args(recipe),
-        }
-    )
+    tokenizer = run.tokenizer()
+    model = run.model(cfg)
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[programmatic_reward(recipe.reward_function)],
-        args=args,
-        train_dataset=prompts(data_dir / "train.jsonl"),
+        reward_funcs=[programmatic_reward(cfg.reward_function)],
+        args=TRLGRPOConfig(**{**run.args(cfg, has_eval=False), **sampling_args(cfg)}),
+        train_dataset=prompts(run.data / "train.jsonl"),
         processing_class=tokenizer,
-        peft_config=backends.peft_config(model, recipe),
-        callbacks=[common.live_callback(results_dir, resume=resume is not None)],
+        peft_config=run.peft_config(model, cfg),
+        callbacks=run.callbacks(),
     )
-    result = common.fit(trainer, tokenizer, out_dir, resume)
-    return {
-        **common.facts(trainer, result, resume, adapter=True),
-        **common.reward_summary(trainer, results_dir),
-    }
+    return run.fit(trainer, adapter=True)
+
+
+RECIPE = Recipe(
+    name="grpo",
+    config=GRPOConfig,
+    train=train,
+    data=DataKind.PROMPTS,
+    metrics=(Metric.GENERATION,),
+    summary="GRPO against a programmatic reward function (TRL GRPOTrainer)",
+    warm_start=True,
+)
