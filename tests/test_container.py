@@ -144,7 +144,7 @@ def test_container_argv_uses_the_images_python():
 
 def test_get_runtime_knows_docker_without_connecting():
     from forge.errors import ForgeError
-    from forge.runtime.base import get_runtime
+    from forge.runtime import get_runtime
 
     assert get_runtime("docker").name == "docker"
     with pytest.raises(ForgeError, match=r"known: local, docker"):

@@ -19,7 +19,7 @@ def _plan(hub: str, method: str, **kw) -> m.Plan:
     quant = "4bit" if method == "qlora" else "none"
     return m.Plan(
         shape=m.KNOWN_SHAPES[hub],
-        method=method,
+        kind=method,
         quantization=quant,
         lora_targets=LORA,
         **settings,
@@ -146,6 +146,6 @@ def test_plan_reads_the_recipes_lora_sub_config(monkeypatch, overrides, method, 
     cfg = c.to_container(c.compose([*hw, *overrides], ROOT / "conf"))
     plan = m.plan_from_config(cfg)
     assert plan is not None
-    assert (plan.method, plan.lora_rank, plan.precision) == (method, rank, precision)
+    assert (plan.kind, plan.lora_rank, plan.precision) == (method, rank, precision)
     if rank:
         assert plan.lora_targets == tuple(cfg["recipe"]["lora"]["target_modules"])

@@ -235,9 +235,7 @@ def test_rlhf_without_a_reward_model_is_refused_at_validate():
 def test_num_generations_must_divide_the_batch():
     with pytest.raises(ConfigError) as info:
         c.compose(["recipe=grpo", "recipe.num_generations=5"], CONF)
-    assert info.value.problems == [
-        "recipe.num_generations: 5 must divide recipe.batch_size 64"
-    ]
+    assert info.value.problems == ["recipe.num_generations: 5 must divide recipe.batch_size 64"]
     with pytest.raises(ConfigError) as info:
         c.compose(["recipe=grpo", "recipe.num_generations=1"], CONF)
     assert info.value.problems == ["recipe.num_generations: 1 is outside [2, inf)"]

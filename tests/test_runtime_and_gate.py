@@ -56,9 +56,7 @@ def test_training_crash_fails_the_stage(tmp_path: Path, monkeypatch):
     recipe = LoraSFTConfig(method="lora_sft", learning_rate=1e-3, max_steps=1)
     hw = HardwareConfig(name="cpu", device="cpu", precision="fp32", memory_gb=16, peak_tflops=1)
     with pytest.raises(TrainingFailed, match=r"training failed \(killed by SIGKILL\) on attempt 1"):
-        supervisor.run_train(
-            recipe, hw, Path("base"), Path("data"), Path("out"), Path("results")
-        )
+        supervisor.run_train(recipe, hw, Path("base"), Path("data"), Path("out"), Path("results"))
     assert not Path("out").exists() and not Path("results").exists()
     attempts = list(Path(".forge/checkpoints").glob("train-*/attempts.json"))
     assert json.loads(attempts[0].read_text())[0]["exit_code"] == 137

@@ -188,9 +188,7 @@ def uncovered(root: Path, dvc_yaml: Path) -> dict[str, list[str]]:
             script, module = entry(cmd)
             files |= closure(root, script=script, module=module)
         gaps = sorted(
-            f.as_posix()
-            for f in files
-            if not covered(f, stage.deps) and not runs_nothing(root / f)
+            f.as_posix() for f in files if not covered(f, stage.deps) and not runs_nothing(root / f)
         )
         if gaps:
             missing[stage.name] = gaps

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from forge.config import schema
-from forge.config.params import typed
+from forge.config.params import plain, typed
 from forge.config.validate import check
 from forge.errors import ConfigError, ForgeError
 from forge.hardware.detect import register_resolver
@@ -96,18 +96,16 @@ def _diagnose(conf_dir: Path, overrides: list[str]) -> list[str]:
     return problems
 
 
-TYPE_NAMES = {"Integer": "int", "Float": "float", "Boolean": "bool", "String": "str"}
-
-
 def _describe(exc: BaseException, key: str | None = None, prefix: str = "") -> str:
+    inner: BaseException | None = exc
+    while inner is not None:  # a ForgeError raised inside Hydra (a resolver) speaks for itself
+        if isinstance(inner, ForgeError):
+            return str(inner)
+        inner = inner.__cause__ or inner.__context__
     cause = exc.__cause__ or exc
     if isinstance(cause, OmegaConfBaseException):
         full_key = prefix + (getattr(cause, "full_key", None) or key or "?")
-        msg = str(getattr(cause, "msg", None) or cause).splitlines()[0]
-        m = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", msg)
-        if m:
-            msg = f"expected {TYPE_NAMES.get(m.group(2), m.group(2).lower())}, got '{m.group(1)}'"
-        return f"{full_key}: {msg}"
+        return f"{full_key}: {plain(cause)}"
     return f"{key + ': ' if key else ''}{str(exc).splitlines()[0]}"
 
 

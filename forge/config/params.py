@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
     return data
 
 
+TYPE_NAMES = {"Integer": "int", "Float": "float", "Boolean": "bool", "String": "str"}
+
+
+def plain(exc: OmegaConfBaseException) -> str:
+    """OmegaConf's message in the user's words: "expected int, got 'lots'"."""
+    msg = str(getattr(exc, "msg", None) or exc).splitlines()[0]
+    m = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", msg)
+    if m:
+        return f"expected {TYPE_NAMES.get(m.group(2), m.group(2).lower())}, got '{m.group(1)}'"
+    return msg
+
+
 def typed(cls: type, node: Any, prefix: str) -> Any:
     """`node` (plain data) as an instance of the schema `cls`; one ConfigError line naming
     the full key when a value does not fit its type."""
@@ -36,8 +49,7 @@ def typed(cls: type, node: Any, prefix: str) -> Any:
         obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), node))
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"
-        msg = str(getattr(exc, "msg", None) or exc).splitlines()[0]
-        raise ConfigError([f"{prefix}.{key}: {msg}"]) from exc
+        raise ConfigError([f"{prefix}.{key}: {plain(exc)}"]) from exc
     found = problems(obj, prefix + ".")
     if found:
         raise ConfigError(found)

@@ -37,7 +37,7 @@ class Cost:
 def flops_per_token(plan: Plan) -> float:
     s = plan.shape
     attention = 2 * s.num_layers * plan.seq_len * s.hidden_size
-    if plan.method == "full":
+    if plan.kind == "full":
         return 3 * (2 * s.params + 2 * attention)
     return 2 * (2 * s.params + 2 * attention)
 

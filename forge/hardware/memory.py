@@ -157,7 +157,7 @@ class Plan:
     """What a training run holds in memory; built from the composed config."""
 
     shape: Shape
-    method: str  # full, lora or qlora
+    kind: str  # what trains: full, lora or qlora
     batch_size: int  # per device, per micro-step
     seq_len: int
     precision: str  # fp32, bf16, fp16
@@ -219,7 +219,7 @@ def estimate(plan: Plan) -> Estimate:
         weights = s.linear_params * q_bytes + (total - s.linear_params) * w_bytes
     else:
         weights = total * w_bytes
-    if plan.method == "full":
+    if plan.kind == "full":
         trainable = total
         weights = total * 4  # fp32 master weights; autocast makes the bf16/fp16 copies
     else:
@@ -259,7 +259,7 @@ def plan_from_config(cfg: dict[str, Any]) -> Plan | None:
     precision = resolve_precision(hw["precision"], hw["device"], hw.get("architecture", "cpu"))
     return Plan(
         shape=shape,
-        method=("qlora" if quant != "none" else "lora") if lora else "full",
+        kind=("qlora" if quant != "none" else "lora") if lora else "full",
         batch_size=recipe["batch_size"],
         seq_len=recipe["max_length"],
         precision=precision,
@@ -292,7 +292,7 @@ def _smaller_batches(plan: Plan) -> list[Plan]:
 
 def _describe(plan: Plan, base: Plan) -> str:
     changes = []
-    if plan.method != base.method and base.method == "full":
+    if plan.kind != base.kind and base.kind == "full":
         changes.append("recipe=lora_sft")
     if plan.quantization != base.quantization:
         changes.append(f"hardware.quantization={plan.quantization}")
@@ -310,17 +310,17 @@ def suggest(plan: Plan, memory_gib: float) -> tuple[str, Estimate] | None:
     """The smallest change that fits, keeping the effective batch: a smaller micro-batch
     (more accumulation), then LoRA, then QLoRA (CUDA only), then sharding over more GPUs."""
     candidates: list[Plan] = []
-    lora = replace(plan, method="lora", **LORA_DEFAULTS) if plan.method == "full" else plan
+    lora = replace(plan, kind="lora", **LORA_DEFAULTS) if plan.kind == "full" else plan
     for changed in (
         plan,
         lora,
-        replace(lora, method="qlora", quantization="4bit") if plan.device == "cuda" else None,
+        replace(lora, kind="qlora", quantization="4bit") if plan.device == "cuda" else None,
     ):
         if changed is None:
             continue
         candidates += [changed] if changed is not plan else []
         candidates += _smaller_batches(changed)
-    if plan.device == "cuda" and plan.method == "full":
+    if plan.device == "cuda" and plan.kind == "full":
         for n in (2, 4, 8, 16, 32, 64):
             if n <= plan.num_processes:
                 continue

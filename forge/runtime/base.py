@@ -30,16 +30,3 @@ class Runtime(Protocol):
         (128 + N when killed by signal N)."""
         ...
 
-
-def get_runtime(name: str) -> Runtime:
-    from forge.errors import ForgeError
-
-    if name == "local":
-        from forge.runtime.local import LocalRuntime
-
-        return LocalRuntime()
-    if name == "docker":
-        from forge.runtime.docker import DockerRuntime
-
-        return DockerRuntime()
-    raise ForgeError(f"hardware.runtime: unknown runtime '{name}' (known: local, docker)")

@@ -24,7 +24,7 @@ import yaml
 from forge.config.schema import HardwareConfig, RecipeConfig
 from forge.errors import TrainingFailed
 from forge.record import manifest, tree_hash, write_json
-from forge.runtime.base import Job, get_runtime
+from forge.runtime import Job, get_runtime
 from forge.runtime.launch import launch_argv
 from forge.train.run import RunSpec
 
