@@ -27,7 +27,9 @@ def repro(extra: list[str]) -> int:
 
     console = Console(stderr=True)
     stages = _stages()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # stage commands say `python`: the interpreter that runs Forge, whatever PATH says
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", *extra],  # this environment's DVC
         stdout=subprocess.PIPE,
