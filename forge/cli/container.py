@@ -1,5 +1,5 @@
 """forge container build|status|list|logs|cleanup [--json]: the training images and containers
-that hardware.runtime=docker uses (forge/runtime/docker.py)."""
+that hardware.runtime=docker uses (forge/runtime/docker/)."""
 
 from __future__ import annotations
 

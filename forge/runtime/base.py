@@ -29,4 +29,3 @@ class Runtime(Protocol):
         """Run the job's command to completion, streaming its output; return its exit code
         (128 + N when killed by signal N)."""
         ...
-

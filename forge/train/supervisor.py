@@ -209,7 +209,7 @@ def write_unused(out: Path, results: Path, reason: str) -> None:
 
 def run_part_stage(part: str, out: Path, results: Path, unused: str) -> None:
     """Stages sft and reward: train `part` of the recipe, or write the `unused` marker when
-    the recipe has no such part (forge/train/parts.py)."""
+    the recipe has no such part (forge/recipes/parts.py)."""
     from forge.config.params import load_group
     from forge.recipes.parts import part_recipe, start_model
     from forge.recipes.registry import load_recipe
