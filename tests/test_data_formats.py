@@ -100,7 +100,9 @@ def test_prepare_reads_a_parquet_alpaca_file_and_format_overrides(tmp_path: Path
 
 
 def test_a_json_array_streams_across_chunks(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(formats, "CHUNK", 7)  # every record spans several reads
+    from forge.data import files
+
+    monkeypatch.setattr(files, "CHUNK", 7)  # every record spans several reads
     rows = [{"prompt": f"p{i} é", "completion": "x" * (i % 13)} for i in range(50)]
     path = write(tmp_path / "raw.json", rows)
     got = list(Reader(path))

@@ -146,7 +146,7 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     sh("git", "checkout", "-q", "params.yaml", cwd=project)
 
     # a stale pipeline is refused
-    sh(str(BIN / "forge"), "compose", "gates.exact_match_min=1.5", cwd=project)
+    sh(str(BIN / "forge"), "compose", "gates.perplexity_max=1.0", cwd=project)
     sh("git", "commit", "-qam", "stricter gates", cwd=project)
     proc = forge(project, "promote", "assistant", "--stage", "staging")
     assert proc.returncode == 1 and "the pipeline is not up to date (stale: gate)" in proc.stderr
@@ -156,10 +156,8 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     sh("git", "commit", "-qam", "gate rerun", cwd=project)
     proc = forge(project, "promote", "assistant", "--stage", "staging")
     assert proc.returncode == 1
-    assert (
-        "forge: error: gates.exact_match_min failed: eval/candidate/exact_match = 1.0 "
-        "(needs >= 1.5)"
-    ) in proc.stderr
+    assert "forge: error: gates.perplexity_max failed: eval/candidate/perplexity = " in proc.stderr
+    assert "(needs <= 1.0)" in proc.stderr
     assert sorted(tags(project)) == ["assistant#prod#1", "assistant@v0.0.1"]
 
     # a second version, then rollback restores the first
