@@ -12,21 +12,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from forge.config.schema import RecipeConfig
 from forge.errors import ForgeError
-from forge.recipes.registry import get
+from forge.recipes.registry import get, get_by_config
 from forge.recipes.reward_model import RewardModelRecipeConfig
 from forge.recipes.sft import FullSFTConfig
 
 PARTS = ("sft", "reward", "train")
 
 
-def _shared(recipe: RecipeConfig) -> dict[str, Any]:
-    """Settings a derived part inherits from the recipe (length and seed; the batch is the
-    schema's default, since RL recipes batch completions, not examples)."""
-    return {"max_length": recipe.max_length, "seed": recipe.seed}
+def _derived(cls: type[RecipeConfig], recipe: RecipeConfig, lr: float, steps: int):
+    """A part's own recipe (the warm start's full SFT, the reward model), inheriting length
+    and seed from the user's recipe; the batch is the schema's default, since RL recipes
+    batch completions, not examples."""
+    return cls(
+        method=get_by_config(cls).name,
+        learning_rate=lr,
+        max_steps=steps,
+        eval_steps=0,
+        save_steps=max(steps // 2, 1),
+        max_length=recipe.max_length,
+        seed=recipe.seed,
+    )
 
 
 def part_recipe(part: str, recipe: RecipeConfig) -> RecipeConfig | None:
@@ -35,28 +43,12 @@ def part_recipe(part: str, recipe: RecipeConfig) -> RecipeConfig | None:
         return recipe
     if part == "sft":
         ws = recipe.warm_start
-        if ws.steps == 0:
-            return None
-        return FullSFTConfig(
-            method="full_sft",
-            learning_rate=ws.learning_rate,
-            max_steps=ws.steps,
-            eval_steps=0,
-            save_steps=max(ws.steps // 2, 1),
-            **_shared(recipe),
-        )
+        return _derived(FullSFTConfig, recipe, ws.learning_rate, ws.steps) if ws.steps else None
     if part == "reward":
         rm = recipe.reward_model
-        if rm.steps == 0:
+        if not rm.steps:
             return None
-        return RewardModelRecipeConfig(
-            method="reward_model",
-            learning_rate=rm.learning_rate,
-            max_steps=rm.steps,
-            eval_steps=0,
-            save_steps=max(rm.steps // 2, 1),
-            **_shared(recipe),
-        )
+        return _derived(RewardModelRecipeConfig, recipe, rm.learning_rate, rm.steps)
     raise ForgeError(f"unknown training part '{part}' (known: {', '.join(PARTS)})")
 
 

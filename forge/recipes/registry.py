@@ -38,6 +38,11 @@ def get(method: str) -> Recipe:
     raise ConfigError([f"recipe.method: unknown method '{method}'{hint}"])
 
 
+def get_by_config(cls: type[RecipeConfig]) -> Recipe:
+    """The recipe whose config class is `cls`."""
+    return next(r for r in RECIPES.values() if r.config is cls)
+
+
 def of(cfg: RecipeConfig) -> Recipe:
     return get(cfg.method)
 

@@ -30,7 +30,7 @@ def train(cfg: RewardModelRecipeConfig, run: Run) -> dict[str, Any]:
     from trl import RewardConfig, RewardTrainer
 
     tokenizer = run.tokenizer()
-    model = run.reward_model_to_train(cfg, tokenizer)
+    model = run.reward_model_to_train(tokenizer)
     prefs = run.data / "preference"
     val = preference_dataset(prefs / "val.jsonl")
     trainer = RewardTrainer(

@@ -99,7 +99,7 @@ class TrainRun:
             self.start, self.hardware, cfg.adapter, cfg.max_length, cfg.seed
         )
 
-    def reward_model_to_train(self, cfg: RecipeConfig, tokenizer: Any) -> Any:
+    def reward_model_to_train(self, tokenizer: Any) -> Any:
         return self._load.reward_model(self.start, self.hardware, tokenizer, train=True)
 
     def peft_config(self, model: Any, cfg: RecipeConfig) -> Any:
