@@ -73,11 +73,18 @@ def versions() -> dict[str, str]:
     return out
 
 
-def manifest(hashes: dict[str, str], seeds: dict[str, int], **extra: Any) -> dict[str, Any]:
-    """What a run records beside its outputs; `hashes` are its inputs' tree hashes."""
+def environment() -> dict[str, Any]:
+    """The code a run ran with: the git commit and the library versions."""
+    return {"git_sha": git_sha(), "versions": versions()}
+
+
+def manifest(
+    hashes: dict[str, str], seeds: dict[str, int], env: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What a run records beside its outputs; `hashes` are its inputs' tree hashes, `env`
+    an `environment()` taken earlier (now if None)."""
     return {
-        "git_sha": git_sha(),
-        "versions": versions(),
+        **(env if env is not None else environment()),
         "seeds": seeds,
         "inputs": dict(sorted(hashes.items())),
         **extra,

@@ -8,7 +8,7 @@ from forge.stage import run_stage
 
 
 def main() -> None:
-    from forge.data.prepare import read_split
+    from forge.data.splits import read_split
     from forge.evaluate.contract import check
     from forge.model.base import base_path
     from forge.recipes.parts import start_model

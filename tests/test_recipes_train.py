@@ -25,7 +25,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     """A small pretrained tiny base and the demo data prepared (SFT, preference and
     unpaired splits)."""
     from forge.config.schema import DataConfig
-    from forge.data.prepare import prepare
+    from forge.data.splits import prepare
     from forge.model import tiny
 
     root = tmp_path_factory.mktemp("recipes")
@@ -84,7 +84,7 @@ def test_dpo_trains_an_adapter(world):
 
 
 def test_kto_trains_an_adapter_on_unpaired_rows(world):
-    from forge.data.prepare import read_rows
+    from forge.data.splits import read_rows
 
     rows = read_rows(world["data"] / "unpaired" / "train.jsonl")
     assert rows and set(rows[0]) == {"prompt", "completion", "label"}

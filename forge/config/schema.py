@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
-
 from forge.config.fields import setting, sorted_fields, sub
+
+MISSING = "???"  # omegaconf.MISSING, without importing omegaconf: a value the YAML must give
 
 SEED = {"ge": 0, "le": 2**32 - 1}  # numpy's and torch's seed range
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -301,6 +300,8 @@ GROUPS: dict[str, type] = {
 def register() -> None:
     """Put the group schemas into Hydra's ConfigStore (idempotent). The recipe schemas are
     registered by forge.recipes.registry.register()."""
+    from hydra.core.config_store import ConfigStore
+
     cs = ConfigStore.instance()
     cs.store(name="forge_schema", node=ForgeConfig)
     for group, node in GROUPS.items():

@@ -338,15 +338,3 @@ def prepare(
     tmp.replace(out_dir)
     write_json(report_path, report)
     return report
-
-
-def read_split(path: Path) -> list[list[dict[str, str]]]:
-    """Messages per example of a prepared split."""
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line)["messages"] for line in f if line.strip()]
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a prepared JSONL file (a preference or unpaired split)."""
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

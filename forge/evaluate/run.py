@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from forge.config.schema import EvalConfig, HardwareConfig, RecipeConfig
-from forge.data.prepare import read_rows, read_split
+from forge.data.splits import read_rows, read_split
 from forge.errors import ForgeError
 from forge.model import load
 from forge.recipes.base import Metric

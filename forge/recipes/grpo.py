@@ -18,7 +18,7 @@ from typing import Any
 
 from forge.config.fields import setting, sorted_fields, sub
 from forge.config.schema import LoraConfig, RecipeConfig
-from forge.data.prepare import read_split
+from forge.data.splits import read_split
 from forge.errors import ForgeError
 from forge.recipes.base import DataKind, Metric, Recipe, Run
 from forge.recipes.rlhf import sampling_args

@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from hydra.core.config_store import ConfigStore
-
 from forge.config.schema import RecipeConfig
 from forge.errors import ConfigError
 from forge.recipes import dpo, grpo, kto, reward_model, rlhf, sft
@@ -60,6 +58,8 @@ def load_recipe(path: Path = Path("params.yaml")) -> RecipeConfig:
 
 def register() -> None:
     """Put every recipe schema into Hydra's ConfigStore as recipe/<name>_schema (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
     cs = ConfigStore.instance()
     for name, recipe in RECIPES.items():
         cs.store(group="recipe", name=f"{name}_schema", node=recipe.config)

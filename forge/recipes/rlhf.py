@@ -19,7 +19,7 @@ from typing import Any
 
 from forge.config.fields import setting, sorted_fields, sub
 from forge.config.schema import LoraConfig, RecipeConfig
-from forge.data.prepare import read_rows
+from forge.data.splits import read_rows
 from forge.recipes.base import DataKind, Metric, Recipe, Run
 
 

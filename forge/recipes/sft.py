@@ -13,7 +13,7 @@ from typing import Any
 
 from forge.config.fields import sorted_fields, sub
 from forge.config.schema import LoraConfig, RecipeConfig
-from forge.data.prepare import read_split
+from forge.data.splits import read_split
 from forge.recipes.base import DataKind, Metric, Recipe, Run
 
 

@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import yaml
 
 from forge.config.schema import HardwareConfig, RecipeConfig
 from forge.errors import TrainingFailed
-from forge.record import manifest, tree_hash, write_json
+from forge.record import environment, manifest, tree_hash, write_json
 from forge.runtime import Job, get_runtime
 from forge.runtime.launch import launch_argv
 from forge.train.run import RunSpec
@@ -137,6 +138,10 @@ def run_train(
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime = get_runtime(hw.runtime)
     started = time.time()
+    # the manifest's git and version facts, read while the worker starts (not after it ends)
+    pool = ThreadPoolExecutor(max_workers=1)
+    env_facts = pool.submit(environment)
+    pool.shutdown(wait=False)
     code = runtime.run(
         Job(argv=argv, env=env, device=hw.device, cache_key=_cache_key(base_record, base))
     )
@@ -164,6 +169,7 @@ def run_train(
         manifest(
             hashes=hashes,
             seeds={"recipe": recipe.seed},
+            env=env_facts.result(),
             fingerprint=fp,
             attempts=attempts,
             base_model=base_record,
