@@ -55,14 +55,24 @@ def add(
         "block", "--pii-policy", help="What prepare does with PII: block, redact or allow."
     ),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace a card of this name that describes another file."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
 ) -> None:
-    """Track a raw file with DVC, scan it for PII and write its card (data/cards/NAME.yaml)."""
+    """Track a raw file with DVC, scan it for PII and write its card (data/cards/NAME.yaml).
+    An existing card of another file is never overwritten without --replace."""
     from forge.data.add import add as add_file
-    from forge.data.cards import card_path
+    from forge.data.cards import card_path, load
 
+    previous = card_path(name)
+    replaced = load(previous)["path"] if replace and previous.is_file() else None
     with _progress(f"scanning {path}", as_json) as tick:
-        card = add_file(path, name, license_id, source, pii_policy, fmt, progress=tick)
+        card = add_file(
+            path, name, license_id, source, pii_policy, fmt, progress=tick, replace=replace
+        )
+    if replaced is not None and replaced != card["path"] and not as_json:
+        typer.echo(f"replaced {previous.as_posix()}, which described {replaced}")
     if as_json:
         typer.echo(json.dumps(card, indent=2, sort_keys=True))
         return

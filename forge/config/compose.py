@@ -8,6 +8,7 @@ records the overrides, which `forge compose --check` replays to detect drift.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shlex
 from dataclasses import fields, is_dataclass
@@ -45,6 +46,104 @@ def _split(override: str) -> tuple[str, str, str]:
     return m.group(1) or "", m.group(2).strip(), m.group(3) or ""
 
 
+# Secrets Forge knows by name; their values must never reach params.yaml.
+SECRET_VARS = (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "FORGE_API_KEYS",
+    "AWS_SECRET_ACCESS_KEY",
+)
+RESOLVER_CALL = re.compile(r"\$\{\s*([\w.]+)\s*:")
+GROUP_OPTION = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def check_overrides(overrides: list[str], conf_dir: Path = Path("conf")) -> list[str]:
+    """Problems Hydra would not report, or would report as a traceback: grammar errors,
+    deletions, sweeps, a key given twice, group options that are paths or do not exist,
+    and resolver calls (which would copy the environment or files into params.yaml)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for ov in overrides:
+        try:
+            parsed = parser.parse_override(ov)
+        except HydraException as exc:
+            reason = str(exc).splitlines()[0]
+            problems.append(
+                f"{_short(ov)!r}: not a valid override ({_short(reason, 80)}); write KEY=VALUE "
+                "and quote a value with spaces or shell characters"
+            )
+            continue
+        key = parsed.key_or_group
+        if parsed.type == OverrideType.DEL:
+            problems.append(f"{key}: deleting a key (~{key}) is not allowed; set a value instead")
+            continue
+        if parsed.is_sweep_override():
+            problems.append(f"{key}: {_short(ov)!r} is a sweep; forge compose takes one value")
+            continue
+        if key in seen:
+            problems.append(f"{key}: given twice ({_short(seen[key])!r} and {_short(ov)!r})")
+            continue
+        seen[key] = ov
+        value = parsed.value()
+        if key in GROUPS and value is not None:
+            options = _options(conf_dir, key)
+            if not isinstance(value, str) or not GROUP_OPTION.fullmatch(value):
+                problems.append(
+                    f"{key}={_short(str(value))}: a {key} option is a file name in conf/{key}/, "
+                    f"not a path (options: {', '.join(options)})"
+                )
+            elif key == "recipe" and value in registry.REFUSED:
+                problems.append(f"recipe={value}: {registry.REFUSED[value]}")
+            elif value not in options:
+                problems.append(
+                    f"{key}={value}: no such option in conf/{key}/ "
+                    f"(options: {', '.join(options)}){_close(value, options)}"
+                )
+            continue
+        if call := RESOLVER_CALL.search(str(value)):
+            problems.append(
+                f"{key}: overrides may not call resolvers (here '{call.group(1)}'): they would "
+                "copy the environment or files into params.yaml; give the value itself"
+            )
+    return problems
+
+
+def secret_problems(cfg: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
+    """Keys of the composed tree holding a known secret's value (never echoed)."""
+    env = os.environ if env is None else env
+    secrets = {name: env[name] for name in SECRET_VARS if len(env.get(name, "")) >= 8}
+    problems = []
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(node, str):
+            for name, secret in secrets.items():
+                if secret in node:
+                    problems.append(
+                        f"{key}: holds the value of ${name}; secrets stay in the environment "
+                        "and never go into params.yaml"
+                    )
+
+    walk(cfg, "")
+    return problems
+
+
 def _hydra_compose(conf_dir: Path, overrides: list[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -65,17 +164,8 @@ def _diagnose(conf_dir: Path, overrides: list[str]) -> list[str]:
     values: list[tuple[str, str, str]] = []
     for ov in overrides:
         prefix, key, value = _split(ov)
-        if key in GROUPS:
-            options = _options(conf_dir, key)
-            if key == "recipe" and value in registry.REFUSED:
-                problems.append(f"recipe={value}: {registry.REFUSED[value]}")
-            elif value not in options and value != "null":
-                problems.append(
-                    f"{key}={value}: no such option in conf/{key}/ "
-                    f"(options: {', '.join(options)}){_close(value, options)}"
-                )
-            else:
-                choices.append(ov)
+        if key in GROUPS:  # its option was checked by check_overrides
+            choices.append(ov)
         else:
             values.append((prefix, key, ov))
     try:
@@ -132,12 +222,16 @@ def compose(overrides: list[str], conf_dir: Path = Path("conf")) -> DictConfig:
         raise ForgeError(
             f"{conf_dir}/config.yaml not found", hint="run from a Forge project, or `forge init`"
         )
+    problems = check_overrides(overrides, conf_dir)
+    if problems:
+        raise ConfigError(problems)
     try:
         cfg = _hydra_compose(conf_dir, overrides)
     except Exception as exc:
         problems = _diagnose(conf_dir, overrides) or [_describe(exc)]
         raise ConfigError(problems) from exc
     problems = [f"{k}: unknown key" for k in cfg.keys() if k not in GROUPS]
+    problems += secret_problems(to_container(cfg))
     recipe = None
     try:
         recipe = registry.get(str(cfg.recipe.get("method")))
@@ -193,11 +287,22 @@ def recorded_overrides(text: str, path: Path) -> list[str]:
 
 
 def write(path: Path, overrides: list[str], conf_dir: Path = Path("conf")) -> str:
+    """Compose and write params.yaml; never over a file that forge compose did not write."""
+    if path.is_dir() or (path.exists() and not _is_params(path)):
+        raise ForgeError(
+            f"{path}: exists and was not written by forge compose; refusing to overwrite it",
+            hint="give --params a new file or an existing params.yaml",
+        )
     text = render(compose(overrides, conf_dir), overrides)
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return text
+
+
+def _is_params(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(len(HEADER)).decode("utf-8", "replace") == HEADER
 
 
 def drift(path: Path, conf_dir: Path = Path("conf")) -> list[str]:

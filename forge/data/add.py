@@ -68,9 +68,11 @@ def add(
     fmt: str = "auto",
     cards_dir: Path = cards.CARDS_DIR,
     progress: Any = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
     """Check and scan `path`, track it (DVC, unless git already tracks it) and write its
-    card; returns the card. Nothing is written when a check fails."""
+    card; returns the card. Nothing is written when a check fails. A card of that name that
+    describes another file is replaced only with `replace`."""
     root = Path(".")
     if not (root / ".dvc").is_dir():
         raise DataError("not a DVC project (no .dvc/ here); run from the project root")
@@ -83,6 +85,13 @@ def add(
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     rel = relative(path, root)
+    if card_file.is_file() and not replace:
+        previous = cards.load(card_file)["path"]
+        if previous != rel.as_posix():
+            raise DataError(
+                f"--name: {card_file} already describes {previous}; nothing was written",
+                hint="pick another --name, or add --replace to replace that card",
+            )
     other = cards.for_file(rel.as_posix(), cards_dir)
     if other is not None and other[0] != card_file:
         raise DataError(f"{rel}: already has a card, {other[0]} (name '{other[1]['name']}')")

@@ -21,7 +21,7 @@ from forge.errors import DataError
 
 CARDS_DIR = Path("data/cards")
 POLICIES = ("block", "redact", "allow")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")  # fullmatch: "$" would let "name\n" through
 # Common SPDX ids, for case-insensitive matching and "did you mean". LicenseRef-* is
 # accepted as SPDX allows for licenses outside the list.
 SPDX = (
@@ -80,8 +80,8 @@ def spdx(license_id: str) -> str:
 
 
 def card_path(name: str, cards_dir: Path = CARDS_DIR) -> Path:
-    if not NAME_RE.match(name):
-        raise DataError(f"--name: '{name}' must be lower case letters, digits, '_', '.', '-'")
+    if not NAME_RE.fullmatch(name):
+        raise DataError(f"--name: {name!r} must be lower case letters, digits, '_', '.', '-'")
     return cards_dir / f"{name}.yaml"
 
 
