@@ -17,6 +17,19 @@ METRICS = "results/eval/metrics.json"
 STAGES = ["base", "prepare", "sft", "reward", "train", "contract", "evaluate", "gate"]
 
 
+def relock(project: Path, rel: str) -> None:
+    """Make dvc.lock agree with a hand-edited output, as a careful forger would."""
+    import hashlib
+
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []) + stage.get("deps", []):
+            if out["path"] == rel:
+                data = (project / rel).read_bytes()
+                out["md5"], out["size"] = hashlib.md5(data).hexdigest(), len(data)
+    (project / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
 def ran(output: str) -> list[str]:
     return [s for s in STAGES if f"Running stage '{s}'" in output]
 
@@ -102,6 +115,14 @@ def test_promote_only_behind_the_gate_and_rollback(done):
         "gates.exact_match_min": True,
     }
 
+    # promoting it again is a no-op that says so
+    proc = forge(project, "promote", "assistant", "--stage", "prod")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        f"assistant@v0.0.1 is already in prod ({head}); nothing to do\n",
+    )
+    assert sorted(tags(project)) == ["assistant#prod#1", "assistant@v0.0.1"]
+
     # lineage names every input hash, read at the tag
     proc = forge(project, "lineage", "assistant@v0.0.1", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -134,6 +155,38 @@ def test_promote_only_behind_the_gate_and_rollback(done):
         and "does not match dvc.lock" in proc.stderr
     )
     sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=project)
+
+    # metrics or a decision edited together with their hashes in dvc.lock are still refused:
+    # promotion recomputes every gate from the committed metrics and params.yaml
+    decision_file = project / "results/gate/decision.json"
+    for rel, edit in (
+        ("results/eval/metrics.json", lambda d: {**d, "eval/candidate/exact_match": 0.1}),
+        ("results/gate/decision.json", lambda d: {**d, "gates": [
+            {**g, "threshold": 0.05} if g["gate"] == "gates.exact_match_min" else g
+            for g in d["gates"]
+        ]}),
+    ):  # fmt: skip
+        path = project / rel
+        path.write_text(json.dumps(edit(json.loads(path.read_text())), indent=2) + "\n")
+        relock(project, rel)
+        sh("git", "commit", "-qam", f"tamper {rel} and its lock", cwd=project)
+        assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project).stdout
+        proc = forge(project, "promote", "assistant", "--stage", "staging")
+        assert proc.returncode == 1, proc.stdout
+        assert (
+            "forge: error: results/gate/decision.json disagrees with the gates recomputed "
+            "from results/eval/metrics.json and params.yaml"
+        ) in proc.stderr
+        if rel.endswith("metrics.json"):
+            assert "gates.exact_match_min failed: eval/candidate/exact_match = 0.1" in proc.stderr
+        sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=project)
+    assert json.loads(decision_file.read_text())["passed"] is True
+
+    # a detached HEAD is refused
+    sh("git", "checkout", "-q", "--detach", cwd=project)
+    proc = forge(project, "promote", "assistant", "--stage", "staging")
+    assert proc.returncode == 1 and "forge: error: HEAD is detached at" in proc.stderr
+    sh("git", "checkout", "-q", "-", cwd=project)
 
     # a dirty tree is refused
     with (project / "params.yaml").open("a") as f:

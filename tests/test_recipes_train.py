@@ -25,7 +25,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     """A small pretrained tiny base and the demo data prepared (SFT, preference and
     unpaired splits)."""
     from forge.config.schema import DataConfig
-    from forge.data.splits import prepare
+    from forge.data.prepare import prepare
     from forge.model import tiny
 
     root = tmp_path_factory.mktemp("recipes")

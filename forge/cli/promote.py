@@ -17,8 +17,10 @@ def main(
 ) -> None:
     """Tag the checked-out commit as NAME@vX.Y.Z and NAME#STAGE#N, only if every gate holds.
 
-    Refuses (exit 1, one reason per failed check, no tag) on a dirty tree, a stale
-    pipeline, metrics or decision files that differ from dvc.lock, or a failed gate."""
+    Refuses (exit 1, one reason per failed check, no tag) on a dirty tree, a detached HEAD,
+    a stale pipeline, metrics or decision files that differ from dvc.lock, a decision that
+    differs from the gates recomputed from the metrics and params.yaml, or a failed gate.
+    A version already in the stage is a no-op (exit 0)."""
     from forge.errors import ForgeError
     from forge.registry.promote import promote
 
@@ -29,6 +31,11 @@ def main(
     result = promote(Path("."), name, stage, version=version, bump=bump)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
+    elif result.get("unchanged"):
+        typer.echo(
+            f"{result['name']}@{result['version']} is already in {result['stage']} "
+            f"({result['commit'][:7]}); nothing to do"
+        )
     else:
         typer.echo(
             f"promoted {result['name']}@{result['version']} to {result['stage']} "

@@ -64,6 +64,28 @@ def data_checks(gates: GatesConfig, report: dict[str, Any]) -> list[tuple[str, s
     return out
 
 
+def verdict(
+    gates: GatesConfig, metrics: dict[str, Any], report: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every gate's verdict, from the metrics (and, with prepare's report, the data gates):
+    what the gate stage writes, and what promotion recomputes to check it."""
+    found = checks(gates, metrics)
+    if report is not None:
+        found += data_checks(gates, report)
+    rows = [
+        {
+            "gate": f"gates.{name}",
+            "metric": metric,
+            "value": value,
+            "op": op,
+            "threshold": threshold,
+            "passed": bool(OPS[op](value, threshold)),
+        }
+        for name, metric, value, op, threshold in found
+    ]
+    return {"gates_name": gates.name, "passed": all(r["passed"] for r in rows), "gates": rows}
+
+
 def decide(
     gates: GatesConfig, metrics_path: Path, out_path: Path, report_path: Path | None = None
 ) -> dict[str, Any]:
@@ -71,25 +93,12 @@ def decide(
     the data gates too."""
     if not metrics_path.is_file():
         raise ForgeError(f"{metrics_path} not found", hint="run `dvc repro evaluate`")
-    metrics = json.loads(metrics_path.read_text())
-    found = checks(gates, metrics)
+    report = None
     if report_path is not None:
         if not report_path.is_file():
             raise ForgeError(f"{report_path} not found", hint="run `dvc repro prepare`")
-        found += data_checks(gates, json.loads(report_path.read_text()))
-    rows = []
-    for name, metric, value, op, threshold in found:
-        rows.append(
-            {
-                "gate": f"gates.{name}",
-                "metric": metric,
-                "value": value,
-                "op": op,
-                "threshold": threshold,
-                "passed": bool(OPS[op](value, threshold)),
-            }
-        )
-    decision = {"gates_name": gates.name, "passed": all(r["passed"] for r in rows), "gates": rows}
+        report = json.loads(report_path.read_text())
+    decision = verdict(gates, json.loads(metrics_path.read_text()), report)
     write_json(out_path, decision)
     return decision
 

@@ -20,6 +20,7 @@ from forge.errors import ForgeError, PromotionRefused
 
 METRICS = "results/eval/metrics.json"
 DECISION = "results/gate/decision.json"
+REPORT = "results/prepare/report.json"
 
 
 def _git(*args: str, repo: Path) -> str:
@@ -88,14 +89,40 @@ def checks(repo: Path) -> list[str]:
                 f"{rel}: hash {have} does not match dvc.lock ({want}); "
                 "it was edited after the pipeline wrote it"
             )
-    if (repo / DECISION).is_file():
-        decision = json.loads((repo / DECISION).read_text())
-        for gate in decision["gates"]:
-            if not gate["passed"]:
-                problems.append(
-                    f"{gate['gate']} failed: {gate['metric']} = {gate['value']} "
-                    f"(needs {gate['op']} {gate['threshold']})"
-                )
+    if (repo / DECISION).is_file() and (repo / METRICS).is_file():
+        problems += _gates(repo)
+    return problems
+
+
+def _gates(repo: Path) -> list[str]:
+    """The gates recomputed from the committed metrics and params.yaml's gates (never the
+    decision file's own verdicts), and a refusal where the decision file disagrees."""
+    from forge.config.params import load_group
+    from forge.evaluate.gate import verdict
+
+    report_path = repo / REPORT
+    report = json.loads(report_path.read_text()) if report_path.is_file() else None
+    metrics = json.loads((repo / METRICS).read_text())
+    try:
+        recomputed = verdict(load_group("gates", repo / "params.yaml"), metrics, report)
+    except KeyError as exc:
+        return [f"{METRICS}: no {exc} to gate on; rerun `dvc repro evaluate`"]
+    problems = [
+        f"{gate['gate']} failed: {gate['metric']} = {gate['value']} "
+        f"(needs {gate['op']} {gate['threshold']})"
+        for gate in recomputed["gates"]
+        if not gate["passed"]
+    ]
+    recorded = json.loads((repo / DECISION).read_text())
+    if recorded != recomputed:
+        mine = {g["gate"]: g["passed"] for g in recomputed["gates"]}
+        theirs = {g.get("gate"): g.get("passed") for g in recorded.get("gates", [])}
+        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        problems.append(
+            f"{DECISION} disagrees with the gates recomputed from {METRICS} and params.yaml"
+            + (f" ({', '.join(str(k) for k in differ)})" if differ else "")
+            + "; it was edited or is stale: rerun `dvc repro gate`"
+        )
     return problems
 
 
@@ -146,6 +173,13 @@ def promote(
         )
     problems = checks(repo)
     head = _git("rev-parse", "HEAD", repo=repo).strip()
+    detached = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=repo, capture_output=True)
+    if detached.returncode != 0:
+        problems.insert(
+            0,
+            f"HEAD is detached at {head[:7]}; promote from a branch (git switch BRANCH), so the "
+            "tag's commit is one that history keeps",
+        )
     if not problems:
         problems += regression(repo, name, stage, head)
     if problems:
@@ -157,6 +191,10 @@ def promote(
         latest = None
     if latest is not None and latest.commit_hexsha == head:
         tag_version = latest.version  # this commit is registered: only assign the stage
+        holder = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)
+        if holder == tag_version:
+            return {"name": name, "version": tag_version, "stage": stage, "commit": head,
+                    "unchanged": True}  # fmt: skip
     else:
         first = latest is None
         event = _gto(
