@@ -13,6 +13,12 @@ def main(
     stage: str = typer.Option(..., "--stage", help="Stage to assign, e.g. staging or prod."),
     version: str = typer.Option(None, "--version", help="Explicit semver, e.g. v1.2.0."),
     bump: str = typer.Option(None, "--bump", help="major, minor or patch (default: patch)."),
+    verify: bool = typer.Option(
+        False,
+        "--verify",
+        help="Rebuild the evidence first: rerun evaluate on this commit's candidate (from the "
+        "DVC cache or remote) in a temporary worktree; its metrics must equal the committed.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Tag the checked-out commit as NAME@vX.Y.Z and NAME#STAGE#N, only if every gate holds.
@@ -28,7 +34,7 @@ def main(
         raise ForgeError("--version and --bump: give one, not both")
     if bump not in (None, "major", "minor", "patch"):
         raise ForgeError(f"--bump: '{bump}' is not one of major, minor, patch")
-    result = promote(Path("."), name, stage, version=version, bump=bump)
+    result = promote(Path("."), name, stage, version=version, bump=bump, verify=verify)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     elif result.get("unchanged"):

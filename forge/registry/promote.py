@@ -160,7 +160,12 @@ def message(repo: Path) -> str:
 
 
 def promote(
-    repo: Path, name: str, stage: str, version: str | None = None, bump: str | None = None
+    repo: Path,
+    name: str,
+    stage: str,
+    version: str | None = None,
+    bump: str | None = None,
+    verify: bool = False,
 ) -> dict[str, str]:
     from gto import api
     from gto.exceptions import ArtifactNotFound
@@ -182,6 +187,10 @@ def promote(
         )
     if not problems:
         problems += regression(repo, name, stage, head)
+    if not problems and verify:
+        from forge.registry.verify import verify as rebuild
+
+        problems += rebuild(repo)
     if problems:
         raise PromotionRefused(problems)
     msg = message(repo)
