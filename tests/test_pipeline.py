@@ -86,6 +86,74 @@ def test_forge_run_learns_and_passes_the_gate(done):
     assert not list((project / ".forge/checkpoints").glob("train-*"))
 
 
+def pty_session(argv: list[str], cwd: Path, lines: list[str], timeout: float = 120) -> str:
+    """Run argv on a real pseudo-terminal, typing `lines` one per prompt; its whole output."""
+    import os
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, with the test's PATH and env
+        os.chdir(cwd)
+        os.environ["PATH"] = f"{BIN}:{os.environ['PATH']}"
+        os.execv(argv[0], argv)
+    out, pending, deadline = b"", list(lines), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if pending and out.rstrip().endswith(b"you>"):
+                os.write(fd, (pending.pop(0) + "\n").encode())
+                out += b"\n"  # keep the prompt count honest: the echo may come late
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = out.decode(errors="replace").replace("\r\n", "\n")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return text
+
+
+def test_chat_streams_the_candidates_answers_on_a_terminal(done):
+    project, first, _ = done
+    assert first.returncode == 0
+    text = pty_session(
+        [str(BIN / "forge"), "chat"],
+        project,
+        [
+            "reverse: abcd",
+            "/set temperature 0.7",
+            "/set top_p 2",
+            "/system be brief",
+            "/system",  # the demo never trained with a system turn: clear it again
+            "/clear",
+            "/set temperature 0",
+            "reverse: hello",
+            "/nope",
+            "/exit",
+        ],
+    )
+    answers = [x.split("model>", 1)[1].strip() for x in text.splitlines() if "model>" in x]
+    assert answers == ["dcba", "olleh"], text
+    assert "(temperature = 0.7)" in text and "(conversation cleared)" in text
+    assert "(system prompt set)" in text and "(system prompt cleared)" in text
+    assert "forge: error: /set top_p: 2 is out of range (0.0 to 1.0)" in text
+    assert "forge: error: /nope: unknown command" in text
+    once = forge(project, "chat", "--prompt", "reverse: abcd", "--json")
+    assert once.returncode == 0, once.stderr
+    assert json.loads(once.stdout)["answer"] == "dcba"
+    missing = forge(project, "chat", "assistant@v9.9.9", "-p", "x")
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "forge: error: assistant@v9.9.9: no such version tag"
+    ), missing.stderr
+
+
 def forge(project: Path, *args: str) -> subprocess.CompletedProcess:
     return sh(str(BIN / "forge"), *args, cwd=project, check=False)
 
@@ -242,7 +310,9 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     models = json.loads(forge(project, "models", "--json").stdout)
     assert models["assistant"]["stage"] == {"prod": "v0.0.1"}
     gto_show = json.loads(sh("gto", "show", "--json", cwd=project).stdout)
-    assert {k: v for k, v in models["assistant"].items() if k != "metrics"} == gto_show["assistant"]
+    shown = {k: v for k, v in models["assistant"].items() if k not in ("metrics", "unverified")}
+    assert shown == gto_show["assistant"]
+    assert models["assistant"]["unverified"] == {"versions": {}, "stages": {}}
     at_tag = json.loads(sh("git", "show", f"assistant@v0.0.1:{METRICS}", cwd=project).stdout)
     assert models["assistant"]["metrics"]["v0.0.1"] == {
         k: at_tag[k] for k in ("eval/candidate/exact_match", "eval/candidate/perplexity")
@@ -272,6 +342,22 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     sh("git", "reset", "-q", "--hard", good, cwd=project)
     sh("dvc", "checkout", "-q", cwd=project)
     assert sh("dvc", "status", "--json", cwd=project).stdout.strip() == "{}"
+
+
+def test_chat_fetches_a_registry_version_from_the_dvc_cache(done):
+    project, first, _ = done
+    assert first.returncode == 0
+    if "assistant@v0.0.1" not in tags(project):
+        pytest.skip("the promote test did not tag a version")
+    proc = forge(project, "chat", "assistant#prod", "--prompt", "reverse: abcd", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    v1 = sh("git", "rev-list", "-n", "1", "assistant@v0.0.1", cwd=project).stdout.strip()
+    assert out["model"] == f"assistant@v0.0.1 ({v1[:7]})" and out["answer"] == "dcba"
+    fetched = project / ".forge/models" / v1
+    assert (fetched / "models/candidate/adapter_config.json").is_file()
+    assert (fetched / "models/base/config.json").is_file()  # the adapter's base, same commit
+    assert sh("git", "status", "--porcelain", cwd=project).stdout == ""
 
 
 def test_second_repro_does_nothing_and_lr_reruns_only_downstream(done):

@@ -9,6 +9,7 @@ from typing import NoReturn
 import typer
 
 from forge.cli import (
+    chat,
     compose,
     container,
     cost,
@@ -49,6 +50,7 @@ app.command("models")(models.main)
 app.command("hw")(hw.main)
 app.command("cost")(cost.main)
 app.command("lineage")(lineage.main)
+app.command("chat")(chat.main)
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(container.app, name="container")
 app.add_typer(data_cmd.app, name="data")
