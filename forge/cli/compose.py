@@ -39,5 +39,8 @@ def main(
             raise typer.Exit(1)
         typer.echo(f"{params} matches {conf}/")
         return
+    from forge.runlock import refuse_if_busy
+
+    refuse_if_busy(Path("."), "forge compose")
     c.write(params, overrides or [], conf)
     typer.echo(f"wrote {params}" + (f" ({' '.join(overrides)})" if overrides else ""))

@@ -55,6 +55,9 @@ def main(
     recipe = (data["train_config"] or {}).get("recipe") or {}
     if recipe:
         root.add("train config: " + ", ".join(f"{k}={v}" for k, v in sorted(recipe.items())))
+    if data.get("healed"):
+        fixes = " ".join(f"{k}={v}" for k, v in sorted(data["healed"].items()))
+        root.add(f"[yellow]healed:[/] {fixes} (results/train/attempts.json)")
     if data["manifest"] is None:
         root.add("[yellow]manifest: not in the DVC cache or remote[/]")
     stages = root.add("stages")

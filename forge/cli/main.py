@@ -15,10 +15,14 @@ from forge.cli import (
     cost,
     hw,
     lineage,
+    login,
     models,
+    plan,
+    prepare,
     promote,
     rollback,
     run,
+    sweep,
     validate,
 )
 from forge.cli import data as data_cmd
@@ -44,12 +48,17 @@ def _root(
 app.command("compose")(compose.main)
 app.command("validate")(validate.main)
 app.command("run")(run.main)
+app.command("sweep")(sweep.main)
 app.command("promote")(promote.main)
 app.command("rollback")(rollback.main)
 app.command("models")(models.main)
 app.command("hw")(hw.main)
 app.command("cost")(cost.main)
 app.command("lineage")(lineage.main)
+app.command("plan")(plan.main)
+app.command("prepare")(prepare.main)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 app.command("chat")(chat.main)
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(container.app, name="container")

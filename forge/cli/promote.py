@@ -1,4 +1,4 @@
-"""forge promote NAME --stage STAGE [--version vX.Y.Z | --bump major|minor|patch]"""
+"""forge promote NAME --stage STAGE [--version vX.Y.Z | --bump major|minor|patch] [--rev REV]"""
 
 from __future__ import annotations
 
@@ -19,22 +19,28 @@ def main(
         help="Rebuild the evidence first: rerun evaluate on this commit's candidate (from the "
         "DVC cache or remote) in a temporary worktree; its metrics must equal the committed.",
     ),
+    rev: str = typer.Option(
+        None,
+        "--rev",
+        help="The commit to promote, named explicitly: required on a detached HEAD (as in "
+        "CI), and it must be the checked-out commit.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Tag the checked-out commit as NAME@vX.Y.Z and NAME#STAGE#N, only if every gate holds.
 
-    Refuses (exit 1, one reason per failed check, no tag) on a dirty tree, a detached HEAD,
+    Refuses (exit 1, one reason per failed check, no tag) on a dirty tree, a detached HEAD
+    without --rev,
     a stale pipeline, metrics or decision files that differ from dvc.lock, a decision that
     differs from the gates recomputed from the metrics and params.yaml, or a failed gate.
-    A version already in the stage is a no-op (exit 0)."""
+    A version already in the stage is a no-op (exit 0). Each tag's annotation records the
+    evidence (commit, metrics and dvc.lock digests, gate verdicts) for `forge models`."""
     from forge.errors import ForgeError
     from forge.registry.promote import promote
 
     if version and bump:
         raise ForgeError("--version and --bump: give one, not both")
-    if bump not in (None, "major", "minor", "patch"):
-        raise ForgeError(f"--bump: '{bump}' is not one of major, minor, patch")
-    result = promote(Path("."), name, stage, version=version, bump=bump, verify=verify)
+    result = promote(Path("."), name, stage, version=version, bump=bump, verify=verify, rev=rev)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     elif result.get("unchanged"):

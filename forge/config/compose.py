@@ -63,6 +63,15 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _capped(problems: list[str], width: int = 400) -> list[str]:
+    """Each problem line at most about `width` characters: a huge value (a 10 kB override)
+    is cut in the middle, so the key before it and the advice after it survive."""
+    return [
+        p if len(p) <= width else f"{p[:240]}[... {len(p) - 320} characters ...]{p[-80:]}"
+        for p in problems
+    ]
+
+
 def check_overrides(overrides: list[str], conf_dir: Path = Path("conf")) -> list[str]:
     """Problems Hydra would not report, or would report as a traceback: grammar errors,
     deletions, sweeps, a key given twice, group options that are paths or do not exist,
@@ -224,12 +233,12 @@ def compose(overrides: list[str], conf_dir: Path = Path("conf")) -> DictConfig:
         )
     problems = check_overrides(overrides, conf_dir)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems))
     try:
         cfg = _hydra_compose(conf_dir, overrides)
     except Exception as exc:
         problems = _diagnose(conf_dir, overrides) or [_describe(exc)]
-        raise ConfigError(problems) from exc
+        raise ConfigError(_capped(problems)) from exc
     problems = [f"{k}: unknown key" for k in cfg.keys() if k not in GROUPS]
     problems += secret_problems(to_container(cfg))
     recipe = None
@@ -254,7 +263,7 @@ def compose(overrides: list[str], conf_dir: Path = Path("conf")) -> DictConfig:
     if not problems:
         problems += check(to_container(cfg), recipe)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems))
     return cfg
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from forge.data import cards
+from forge.data.files import inside_project
 from forge.data.formats import Reader, pii_candidates, preference_parts, texts, to_messages
 from forge.data.pii import PiiReport
 from forge.errors import DataError
@@ -19,6 +20,7 @@ def scan_file(path: Path, fmt: str = "auto", progress: Any = None) -> dict[str, 
     """Rows, file type, schema and fields, and the PII report of one file. Every record is
     converted (so a malformed one fails here, naming its line) and scanned once, all its
     text joined (in a JSONL file, only those the prefilter flags: the rest hold none)."""
+    inside_project(path)
     reader = Reader(path, fmt, "--format")
     report = PiiReport()
     maybe = pii_candidates(path)  # JSONL: the records a prefilter pass over the file flags

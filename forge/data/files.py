@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,11 @@ def _json(path: Path) -> Iterator[tuple[str, Any]]:
             pos += 1
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one line (pyarrow's span several)."""
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
 def _parquet(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -192,7 +198,7 @@ def _parquet(path: Path) -> Iterator[tuple[str, Any]]:
                 n += 1
                 yield f"{path} row {n}", row
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+        raise DataError(f"{path}: not a readable parquet file ({_first_line(exc)})") from exc
 
 
 READERS = {"csv": _csv, "jsonl": _jsonl, "json": _json, "parquet": _parquet}
@@ -208,15 +214,35 @@ def columns(path: Path) -> list[str] | None:
         try:
             return list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+            raise DataError(f"{path}: not a readable parquet file ({_first_line(exc)})") from exc
     if kind == "csv":
         for _, line in _lines(path):
-            return [h.strip() for h in next(csv.reader([line]), [])]
+            try:
+                return [h.strip() for h in next(csv.reader([line]), [])]
+            except csv.Error as exc:
+                raise DataError(f"{path}:1: malformed CSV header ({exc})") from exc
     return None
+
+
+def inside_project(path: Path, root: Path | None = None) -> None:
+    """Refuse a data path that a symlink leads out of the project (the working directory):
+    a link in a repository must not make Forge read, and echo in an error, a file
+    elsewhere. A path outside the project given without a link is the user's own choice."""
+    real = Path(os.path.realpath(path))
+    if real == Path(os.path.abspath(path)):
+        return
+    top = Path(os.path.realpath(root or Path.cwd()))
+    if real != top and top not in real.parents:
+        raise DataError(
+            f"{path}: a link to {real}, outside the project; Forge reads data inside the "
+            "project only (copy the file in)"
+        )
 
 
 def records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, record) for every record of a file; each record must be an object."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     for where, row in READERS[file_type(path)](path):

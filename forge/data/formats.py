@@ -67,13 +67,19 @@ def detect_schema(row: dict[str, Any]) -> str | None:
     return None
 
 
+def names(items: list[Any], width: int = 200) -> str:
+    """Column names or keys as an error shows them: escaped, one line, cut short."""
+    text = ", ".join(repr(str(x)) for x in items)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def check_columns(path: Path, cols: list[str], schema: str) -> None:
     missing = [c for c in REQUIRED[schema] if c not in cols]
     if missing:
         where = f"{path}:1" if file_type(path) == "csv" else str(path)
         raise DataError(
             f"{where}: missing column(s) {', '.join(missing)} for format {schema} "
-            f"(columns: {', '.join(cols)})"
+            f"(columns: {names(cols)})"
         )
 
 
@@ -235,6 +241,8 @@ class Reader:
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any], str]]:
         path = self.path
+        if path.is_dir():
+            raise DataError(f"{path}: is a directory, not a file")
         if not path.is_file():
             raise DataError(f"{path}: file not found ({self.setting.replace('format', 'path')})")
         cols = columns(path)
@@ -245,7 +253,7 @@ class Reader:
                 if self.schema is None:
                     where = f"{path}:1" if self.file_type == "csv" else str(path)
                     raise DataError(
-                        f"{where}: cannot tell the format from columns {cols} "
+                        f"{where}: cannot tell the format from columns [{names(cols)}] "
                         f"(expected one of {', '.join(SCHEMAS)}; set {self.setting})"
                     )
             check_columns(path, cols, self.schema)
@@ -254,7 +262,7 @@ class Reader:
             schema = fixed or detect_schema(row)
             if schema is None:
                 raise DataError(
-                    f"{where}: cannot tell the format from keys {sorted(row)} "
+                    f"{where}: cannot tell the format from keys [{names(sorted(row))}] "
                     f"(expected one of {', '.join(SCHEMAS)}; set {self.setting})"
                 )
             self.schemas[schema] += 1

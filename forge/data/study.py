@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from forge.data.files import inside_project
 from forge.data.formats import Reader, pii_candidates, preference_parts, texts, to_messages
 from forge.data.pii import PiiReport
 
@@ -76,6 +77,7 @@ def study(
     max_length: int | None = None,
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    inside_project(path)
     reader = Reader(path, fmt, "--format")
     tokenizer, count = load_tokenizer(base_dir)
     pii = PiiReport()

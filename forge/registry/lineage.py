@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from forge.errors import ForgeError
-from forge.registry.promote import DECISION, METRICS, _gto
+from forge.registry.promote import DECISION, METRICS, VERSION, _gto, check_arg
 
 CODE_ROOTS = ("forge/", "stages/", "hydra_plugins/")
 
@@ -34,16 +34,20 @@ def resolve(repo: Path, ref: str) -> tuple[str, str, str]:
     """(artifact name, commit, label) for NAME, NAME@vX.Y.Z or NAME#STAGE."""
     if "@" in ref:
         name, version = ref.split("@", 1)
+        check_arg("artifact", name)
+        check_arg("version", version, VERSION)
         tag, label = f"{name}@{version}", f"{name}@{version}"
     elif "#" in ref:
         name, stage = ref.split("#", 1)
+        check_arg("artifact", name)
+        check_arg("stage", stage)
         version = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)
         if version is None:
             raise ForgeError(f"{ref}: no version of {name} is assigned to {stage}")
         tag, label = f"{name}@{version}", f"{name}@{version} ({stage})"
     else:
-        name, tag, label = ref, "HEAD", f"{ref} at HEAD"
-    proc = _git(repo, "rev-list", "-n", "1", tag)
+        name, tag, label = check_arg("artifact", ref), "HEAD", f"{ref} at HEAD"
+    proc = _git(repo, "rev-list", "-n", "1", tag if tag == "HEAD" else f"refs/tags/{tag}")
     if proc.returncode != 0:
         raise ForgeError(f"{ref}: no such version ({tag} is not a git tag or commit)")
     return name, proc.stdout.strip(), label
@@ -171,6 +175,7 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
     config_text = _from_cache(repo, commit, f"{model_path}/forge_config.yaml")
     metrics_text = _show(repo, commit, METRICS)
     decision_text = _show(repo, commit, DECISION)
+    attempts_text = _show(repo, commit, f"results/{top}/attempts.json")  # healing, if any
     model_params = next(
         (s["params"].get("model") for s in stages.values() if "model" in s["params"]), None
     )
@@ -194,6 +199,11 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
         ),
         "train_config": yaml.safe_load(config_text) if config_text else None,
         "manifest": json.loads(manifest_text) if manifest_text else None,
+        "attempts": json.loads(attempts_text) if attempts_text else None,
+        "healed": {
+            k: v for a in json.loads(attempts_text or "[]") for k, v in (a.get("fix") or {}).items()
+        }
+        or None,
         "stages": stages,
         "sources": sorted(sources, key=lambda s: s["path"]),
         "datasets": datasets,

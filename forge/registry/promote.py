@@ -2,13 +2,15 @@
 
 Before tagging, every check runs and every failure is reported, one reason each:
 a clean git tree, an up-to-date pipeline, metrics and decision files whose hashes equal
-those in dvc.lock (so hand edits are caught), and a gate decision that passed.
+those in dvc.lock (so hand edits are caught), and every gate recomputed from the metrics
+(forge.registry.evidence). Each tag carries the evidence's annotation, so `forge models`
+and `forge rollback` can tell Forge's tags from hand-made ones.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,29 +19,48 @@ from typing import Any
 import yaml
 
 from forge.errors import ForgeError, PromotionRefused
+from forge.registry import evidence
+from forge.registry.evidence import DECISION, METRICS, locked_md5  # noqa: F401 (lineage)
 
-METRICS = "results/eval/metrics.json"
-DECISION = "results/gate/decision.json"
-REPORT = "results/prepare/report.json"
-
-
-def _git(*args: str, repo: Path) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        why = next((x for x in proc.stderr.splitlines() if x.strip()), f"exit {proc.returncode}")
-        raise ForgeError(f"git {' '.join(args)} in {repo}: {why}")
-    return proc.stdout
+_git = evidence.git
 
 
 def _gto(call: str, *args: Any, **kwargs: Any) -> Any:
     """gto.api.<call>, with GTO's own errors turned into one-line ForgeErrors."""
     from gto import api
     from gto.exceptions import GTOException
+    from scmrepo.exceptions import SCMError
 
     try:
         return getattr(api, call)(*args, **kwargs)
     except GTOException as exc:
         raise ForgeError(f"gto: {exc}") from exc
+    except SCMError as exc:  # e.g. not a git repository
+        raise ForgeError(f"gto: {exc}", hint="run from a Forge project's git repository") from exc
+
+
+# GTO's artifact and stage names (gto.constants.name), matched whole; a SemVer with a `v`
+NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9_/-]*[a-zA-Z0-9])?")
+VERSION = re.compile(
+    r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
+)
+
+
+def shown(value: str, width: int = 60) -> str:
+    """A user's value as an error names it: quoted, escaped, and cut short."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 4] + "...'"
+
+
+def check_arg(what: str, value: str, pattern: re.Pattern = NAME) -> str:
+    if len(value) > 100 or not pattern.fullmatch(value):
+        if pattern is VERSION:
+            raise ForgeError(f"{what} {shown(value)}: not a version like v1.2.0")
+        raise ForgeError(
+            f"{what} {shown(value)}: not a valid name (letters, digits, '_', '-', '/'; "
+            "starting and ending with a letter or digit)"
+        )
+    return value
 
 
 def artifacts(repo: Path) -> dict[str, Any]:
@@ -48,14 +69,6 @@ def artifacts(repo: Path) -> dict[str, Any]:
         raise ForgeError(f"{path} not found", hint="run from a Forge project")
     dvc_yaml = yaml.safe_load(path.read_text()) or {}
     return dvc_yaml.get("artifacts") or {}
-
-
-def locked_md5(lock: dict[str, Any], path: str) -> str | None:
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if out["path"] == path:
-                return out.get("md5")
-    return None
 
 
 def checks(repo: Path) -> list[str]:
@@ -76,54 +89,7 @@ def checks(repo: Path) -> list[str]:
             f"the pipeline is not up to date (stale: {', '.join(stale)}); "
             "run `dvc repro` and commit dvc.lock"
         )
-    lock_path = repo / "dvc.lock"
-    lock = yaml.safe_load(lock_path.read_text()) if lock_path.is_file() else {}
-    for rel in (METRICS, DECISION):
-        want, path = locked_md5(lock, rel), repo / rel
-        if want is None or not path.is_file():
-            problems.append(f"{rel}: missing from dvc.lock or disk; run `dvc repro`")
-            continue
-        have = hashlib.md5(path.read_bytes()).hexdigest()
-        if have != want:
-            problems.append(
-                f"{rel}: hash {have} does not match dvc.lock ({want}); "
-                "it was edited after the pipeline wrote it"
-            )
-    if (repo / DECISION).is_file() and (repo / METRICS).is_file():
-        problems += _gates(repo)
-    return problems
-
-
-def _gates(repo: Path) -> list[str]:
-    """The gates recomputed from the committed metrics and params.yaml's gates (never the
-    decision file's own verdicts), and a refusal where the decision file disagrees."""
-    from forge.config.params import load_group
-    from forge.evaluate.gate import verdict
-
-    report_path = repo / REPORT
-    report = json.loads(report_path.read_text()) if report_path.is_file() else None
-    metrics = json.loads((repo / METRICS).read_text())
-    try:
-        recomputed = verdict(load_group("gates", repo / "params.yaml"), metrics, report)
-    except KeyError as exc:
-        return [f"{METRICS}: no {exc} to gate on; rerun `dvc repro evaluate`"]
-    problems = [
-        f"{gate['gate']} failed: {gate['metric']} = {gate['value']} "
-        f"(needs {gate['op']} {gate['threshold']})"
-        for gate in recomputed["gates"]
-        if not gate["passed"]
-    ]
-    recorded = json.loads((repo / DECISION).read_text())
-    if recorded != recomputed:
-        mine = {g["gate"]: g["passed"] for g in recomputed["gates"]}
-        theirs = {g.get("gate"): g.get("passed") for g in recorded.get("gates", [])}
-        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-        problems.append(
-            f"{DECISION} disagrees with the gates recomputed from {METRICS} and params.yaml"
-            + (f" ({', '.join(str(k) for k in differ)})" if differ else "")
-            + "; it was edited or is stale: rerun `dvc repro gate`"
-        )
-    return problems
+    return problems + evidence.problems(evidence.worktree(repo))
 
 
 def regression(repo: Path, name: str, stage: str, head: str) -> list[str]:
@@ -150,15 +116,6 @@ def regression(repo: Path, name: str, stage: str, head: str) -> list[str]:
     ]
 
 
-def message(repo: Path) -> str:
-    metrics = json.loads((repo / METRICS).read_text())
-    decision = json.loads((repo / DECISION).read_text())
-    return json.dumps(
-        {"metrics": metrics, "gates": {g["gate"]: g["passed"] for g in decision["gates"]}},
-        sort_keys=True,
-    )
-
-
 def promote(
     repo: Path,
     name: str,
@@ -166,24 +123,40 @@ def promote(
     version: str | None = None,
     bump: str | None = None,
     verify: bool = False,
+    rev: str | None = None,
 ) -> dict[str, str]:
+    """Tag the checked-out commit; with `rev`, only if it names that commit (required
+    when HEAD is detached)."""
     from gto import api
     from gto.exceptions import ArtifactNotFound
 
+    check_arg("artifact", name)
+    check_arg("--stage", stage)
+    if version is not None:
+        check_arg("--version", version, VERSION)
+    if bump not in (None, "major", "minor", "patch"):
+        raise ForgeError(f"--bump {shown(bump)}: not one of major, minor, patch")
     declared = artifacts(repo)
     if name not in declared:
         raise ForgeError(
             f"{name}: not an artifact in dvc.yaml (declared: {', '.join(declared) or 'none'})",
             hint="add it under `artifacts:`",
         )
-    problems = checks(repo)
     head = _git("rev-parse", "HEAD", repo=repo).strip()
+    named = _commit(repo, rev) if rev is not None else None
+    problems = checks(repo)
     detached = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=repo, capture_output=True)
-    if detached.returncode != 0:
+    if named is not None and named != head:
         problems.insert(
             0,
-            f"HEAD is detached at {head[:7]}; promote from a branch (git switch BRANCH), so the "
-            "tag's commit is one that history keeps",
+            f"--rev {rev} is {named[:7]}, but the checked-out commit is {head[:7]}; check it "
+            f"out first (git checkout {named[:7]}), so the checks run on its files",
+        )
+    elif detached.returncode != 0 and named is None:
+        problems.insert(
+            0,
+            f"HEAD is detached at {head[:7]}; promote from a branch (git switch BRANCH), or "
+            f"name the commit with --rev {head[:7]}",
         )
     if not problems:
         problems += regression(repo, name, stage, head)
@@ -193,13 +166,21 @@ def promote(
         problems += rebuild(repo)
     if problems:
         raise PromotionRefused(problems)
-    msg = message(repo)
+    msg = evidence.message(repo, head)
     try:
         latest = api.find_latest_version(str(repo), name)
     except ArtifactNotFound:  # no tag yet: the first registration
         latest = None
     if latest is not None and latest.commit_hexsha == head:
         tag_version = latest.version  # this commit is registered: only assign the stage
+        why = _unverified_version(repo, name, tag_version)
+        if why:
+            raise PromotionRefused(
+                [
+                    f"{name}@{tag_version} on this commit is unverified ({why}); delete that "
+                    f"tag (git tag -d {name}@{tag_version}) and promote again"
+                ]
+            )
         holder = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)
         if holder == tag_version:
             return {"name": name, "version": tag_version, "stage": stage, "commit": head,
@@ -222,16 +203,17 @@ def promote(
     return {"name": name, "version": tag_version, "stage": stage, "commit": head}
 
 
-def rollback(repo: Path, name: str, stage: str) -> dict[str, str]:
-    """Re-assign STAGE to the version that held it before the current one."""
-    from gto import api
-
+def rollback(repo: Path, name: str, stage: str, allow_unverified: bool = False) -> dict[str, str]:
+    """Re-assign STAGE to the version that held it before the current one; never to an
+    unverified version (see forge.registry.evidence) unless `allow_unverified`."""
+    check_arg("artifact", name)
+    check_arg("--stage", stage)
     history = [
         e
-        for e in api.history(str(repo), name)
+        for e in _gto("history", str(repo), name)
         if e["event"] == "assignment" and e["stage"] == stage
     ]
-    history.sort(key=lambda e: int(e["ref"].rsplit("#", 1)[1]))  # NAME#STAGE#N, N grows
+    history.sort(key=lambda e: evidence.tag_number(e["ref"]))  # NAME#STAGE#N, N grows
     if not history:
         raise ForgeError(f"{name}: nothing has been assigned to {stage}")
     current = history[-1]["version"]
@@ -241,6 +223,14 @@ def rollback(repo: Path, name: str, stage: str) -> dict[str, str]:
             f"{name}#{stage}: {current} is the only version it ever held; nothing to roll back to"
         )
     commit = next(e["commit"] for e in history if e["version"] == previous)
+    why = _unverified_version(repo, name, previous)
+    if why and not allow_unverified:
+        raise PromotionRefused(
+            [
+                f"{name}@{previous}, the version {stage} held before {current}, is unverified "
+                f"({why}); pass --allow-unverified to roll back to it anyway"
+            ]
+        )
     _check_cached(repo, name, commit)
     _gto(
         "assign",
@@ -248,11 +238,33 @@ def rollback(repo: Path, name: str, stage: str) -> dict[str, str]:
         name,
         stage,
         version=previous,
-        message=f"rollback from {current}",
+        message=evidence.message(repo, commit, note=f"rollback from {current}"),
         skip_registration=True,
         force=True,  # the version held this stage before; a new assignment tag is the point
     )
-    return {"name": name, "stage": stage, "version": previous, "replaced": current}
+    return {"name": name, "stage": stage, "version": previous, "replaced": current,
+            "unverified": why}  # fmt: skip
+
+
+def _unverified_version(repo: Path, name: str, version: str) -> str | None:
+    """Why NAME@VERSION's tag does not verify; None when it does."""
+    for event in _gto("history", str(repo), name):
+        if event["event"] == "registration" and event["version"] == version:
+            return evidence.unverified(repo, event["commit"], event.get("message"))
+    return "no version tag"
+
+
+def _commit(repo: Path, rev: str) -> str:
+    """The commit `rev` names; one line when it names none."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 or not rev.strip():
+        raise ForgeError(f"--rev {shown(rev)}: not a commit in this repository")
+    return proc.stdout.strip()
 
 
 def _check_cached(repo: Path, name: str, commit: str) -> None:
@@ -285,19 +297,23 @@ HEADLINE = ("eval/candidate/exact_match", "eval/candidate/perplexity")
 
 def models(repo: Path) -> dict[str, Any]:
     """Per artifact: latest version and the version in each stage, as `gto show` has them,
-    plus the headline metrics each of those versions was promoted with (read at its tag)."""
-    from gto import api
-
-    shown = api.show(str(repo))
+    the headline metrics each of those versions was promoted with (read at its tag), and
+    `unverified`: the versions and stages whose tags do not verify, each with the reason."""
+    shown = _gto("show", str(repo))
     for name, row in shown.items():
         row["metrics"] = {}
         for version in {row["version"], *row["stage"].values()} - {None}:
             text = subprocess.run(
-                ["git", "show", f"{name}@{version}:{METRICS}"],
+                ["git", "show", f"refs/tags/{name}@{version}:{METRICS}"],
                 cwd=repo,
                 capture_output=True,
                 text=True,
             ).stdout
-            metrics = json.loads(text) if text else {}
+            try:
+                metrics = json.loads(text) if text else {}
+            except ValueError:
+                metrics = {}
+            metrics = metrics if isinstance(metrics, dict) else {}
             row["metrics"][version] = {k: metrics[k] for k in HEADLINE if k in metrics}
+        row["unverified"] = evidence.tags(repo, name, row)
     return shown
