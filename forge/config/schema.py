@@ -132,17 +132,66 @@ class LoraConfig:
 
 @sorted_fields
 @dataclass
+class HealConfig:
+    """Self-healing training (forge/train/heal.py): a failed attempt is classified, and a
+    retryable failure is retried from the last checkpoint with the next fix of its class.
+    Every fix keeps the experiment (the effective batch, the data, the steps)."""
+
+    divergence_factor: float = setting(
+        4.0,
+        "Loss watchdog: a logged loss above this multiple of the first one is divergent "
+        "(0: off; losses that start below 0.01, as online RL's do, are not watched).",
+        ge=0,
+    )
+    divergence_patience: int = setting(
+        3, "Consecutive divergent logged losses before the attempt is stopped.", ge=1
+    )
+    enabled: bool = setting(True, "Heal retryable failures (false: the first failure fails).")
+    max_attempts: int = setting(
+        4, "Attempts per stage run, the first included; then the error lists each one.", ge=1
+    )
+    nan_lr_factor: float = setting(
+        0.5,
+        "After a NaN/Inf or divergent loss: the learning rate is multiplied by this.",
+        gt=0,
+        lt=1,
+    )
+    nan_max_grad_norm: float = setting(
+        0.5, "After a NaN/Inf or divergent loss: recipe.max_grad_norm becomes at most this.", gt=0
+    )
+    oom_fixes: list[str] = setting(
+        ["halve_batch", "gradient_checkpointing", "quantize_4bit"],
+        "Out-of-memory fixes, in order: halve_batch (half the micro-batch, twice the "
+        "accumulation), gradient_checkpointing, quantize_4bit (LoRA recipes on CUDA).",
+        choices=("halve_batch", "gradient_checkpointing", "quantize_4bit"),
+    )
+    precision_fallback: list[str] = setting(
+        ["bf16", "fp16", "fp32"],
+        "Unsupported precision: the next one after the failing one in this list is tried.",
+        choices=("bf16", "fp16", "fp32"),
+    )
+
+
+@sorted_fields
+@dataclass
 class RecipeConfig:
     """Shared by every training method; each recipe module subclasses it with its own keys."""
 
     batch_size: int = setting(32, "Examples per device per optimizer step.", ge=1)
     eval_steps: int = setting(50, "Validation loss every N steps (0: off).", ge=0)
     gradient_accumulation_steps: int = setting(1, "Micro-batches per optimizer step.", ge=1)
+    gradient_checkpointing: bool = setting(
+        False, "Recompute activations in the backward pass: less memory, ~30% slower."
+    )
+    heal: HealConfig = sub(HealConfig, "Self-healing: failure classes, fixes, attempt limit.")
     learning_rate: float = setting(MISSING, "Peak learning rate.", gt=0, lt=1)
     lr_scheduler: str = setting(
         "cosine",
         "transformers scheduler name.",
         choices=("linear", "cosine", "constant", "constant_with_warmup", "polynomial"),
+    )
+    max_grad_norm: float = setting(
+        1.0, "Gradient clipping: the largest global gradient norm (0: off).", ge=0
     )
     max_length: int = setting(
         64, "Tokens per example after the chat template; longer is cut.", ge=8

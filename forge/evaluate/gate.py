@@ -103,8 +103,18 @@ def decide(
     return decision
 
 
-def summary(decision: dict[str, Any]) -> str:
+def summary(decision: dict[str, Any], attempts: list[dict[str, Any]] | None = None) -> str:
+    """The verdict, one line per gate; with the train stage's attempts
+    (results/train/attempts.json), a line saying whether the candidate was healed and how."""
     lines = [f"gate: {'PASSED' if decision['passed'] else 'FAILED'}"]
+    healed = [(a["attempt"], a["fix"]) for a in attempts or [] if a.get("fix")]
+    if healed:
+        failed = ", ".join(f"{a['attempt']} {a['class']}" for a in attempts if a["class"] != "ok")
+        fixes = "; ".join(
+            f"attempt {n}: " + " ".join(f"{k}={v}" for k, v in sorted(fix.items()))
+            for n, fix in healed
+        )
+        lines.append(f"  note: the candidate was healed (failed: {failed}; then {fixes})")
     for r in decision["gates"]:
         mark = "ok  " if r["passed"] else "FAIL"
         if r["op"] == "in":

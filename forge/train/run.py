@@ -31,6 +31,7 @@ class RunSpec:
     out: Path  # the stage's model directory
     checkpoints: Path  # .forge/checkpoints/<part>-<fingerprint>
     reward_model: Path | None = None
+    attempt: int = 1  # counted over the stage's runs (results/train/attempts.json)
 
     @property
     def facts_path(self) -> Path:
@@ -53,6 +54,7 @@ class RunSpec:
                 "out": str(self.out),
                 "checkpoints": str(self.checkpoints),
                 "reward_model": str(self.reward_model) if self.reward_model else None,
+                "attempt": self.attempt,
             },
         )
         return path
@@ -72,6 +74,7 @@ class RunSpec:
             out=Path(raw["out"]),
             checkpoints=Path(raw["checkpoints"]),
             reward_model=Path(raw["reward_model"]) if raw["reward_model"] else None,
+            attempt=raw.get("attempt", 1),
         )
 
 
@@ -89,6 +92,7 @@ class TrainRun:
         self.reward_model = spec.reward_model
         self._load = load
         self.resume = last_checkpoint(spec.checkpoints)
+        self.guard: Any = None  # forge/train/guard.py, made with the callbacks
 
     def tokenizer(self) -> Any:
         return self._load.load_tokenizer(self.start)
@@ -130,12 +134,20 @@ class TrainRun:
             report_to="none",
             disable_tqdm=True,
             dataloader_num_workers=0,
-            gradient_checkpointing=False,  # TRL's configs default to True: slower, for big models
+            # TRL's configs default to True (slower, for big models); healing may turn it on
+            activation_checkpointing=cfg.gradient_checkpointing,
+            activation_checkpointing_kwargs={"use_reentrant": False}
+            if cfg.gradient_checkpointing
+            else None,
+            max_grad_norm=cfg.max_grad_norm,
         )
 
     def callbacks(self) -> list[Any]:
-        """dvclive inside a DVC pipeline: our own Live, no dvc.yaml of its own."""
+        """dvclive inside a DVC pipeline: our own Live, no dvc.yaml of its own; and the
+        guard (NaN and divergence checks, resumed counters, the test-only fault switch)."""
         from transformers.integrations import DVCLiveCallback
+
+        from forge.train.guard import Guard
 
         live = quiet_live()(
             dir=str(self.spec.live_dir),
@@ -145,12 +157,23 @@ class TrainRun:
             report=None,
             monitor_system=False,
         )
-        return [DVCLiveCallback(live=live)]
+        self.guard = Guard(self.spec.recipe, self._load.precision(self.hardware), self.spec.attempt)
+        return [DVCLiveCallback(live=live), self.guard]
 
     def fit(self, trainer: Any, adapter: bool) -> dict[str, Any]:
         """Train (from the last checkpoint, if any), save the model to the stage's output
         and the tokenizer beside it; returns what the recipe reports to the supervisor."""
         out = self.spec.out
+        if self.guard is not None:
+            self.guard.trainer = trainer
+            step = trainer.training_step
+
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                loss = step(*args, **kwargs)
+                self.guard.check_loss(loss)
+                return loss
+
+            trainer.training_step = checked
         result = trainer.train(resume_from_checkpoint=self.resume)
         trainer.save_model(str(out))
         if trainer.is_world_process_zero():  # one writer under DDP
@@ -191,7 +214,31 @@ def quiet_live() -> type:
     return QuietLive
 
 
-def last_checkpoint(checkpoint_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoints(checkpoint_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint, oldest first. The trainer writes
+    trainer_state.json last, so a checkpoint without one was cut off mid-save (a kill, a full
+    disk) and is not resumed from."""
+    found = []
+    for path in checkpoint_dir.glob("checkpoint-*") if checkpoint_dir.is_dir() else ():
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            try:
+                json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            found.append((int(step), path))
+    return sorted(found)
 
-    return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+
+def last_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest complete checkpoint; incomplete newer ones are removed so that the trainer
+    can write that step again."""
+    import shutil
+
+    done = checkpoints(checkpoint_dir)
+    newest = done[-1][0] if done else -1
+    for path in checkpoint_dir.glob("checkpoint-*") if checkpoint_dir.is_dir() else ():
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and int(step) > newest and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    return str(done[-1][1]) if done else None

@@ -33,11 +33,13 @@ CHECKPOINT_ROOT = Path(".forge/checkpoints")
 
 
 def fingerprint(recipe: RecipeConfig, hw: HardwareConfig, hashes: dict[str, str], part: str) -> str:
-    """Names one training: the part, its recipe and hardware, and its inputs' hashes."""
+    """Names one training: the part, its recipe and hardware, and its inputs' hashes (not
+    recipe.heal, which says how to recover, not what is trained)."""
     from dataclasses import asdict
 
     h = hashlib.sha256(part.encode())
-    h.update(yaml.safe_dump({"recipe": asdict(recipe), "hardware": asdict(hw)}).encode())
+    declared = {k: v for k, v in asdict(recipe).items() if k != "heal"}
+    h.update(yaml.safe_dump({"recipe": declared, "hardware": asdict(hw)}).encode())
     for name in sorted(hashes):
         h.update(f"{name}\0{hashes[name]}".encode())
     return h.hexdigest()[:16]
@@ -75,19 +77,72 @@ def model_card(
     return "\n".join(lines)
 
 
-def _describe_exit(code: int) -> str:
-    if code > 128:
-        try:
-            return f"killed by {signal.Signals(code - 128).name}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
-
-
 def _cache_key(base_record: dict[str, Any], base: Path) -> str:
     """What a reused container is keyed by: the base model's identity, not its path."""
     key = "@".join(str(base_record[k]) for k in ("source", "revision") if base_record.get(k))
     return key or str(base)
+
+
+def _model_shape(start: Path) -> Any:
+    """The start model's shape for the memory estimator, from its config.json (None if not
+    readable)."""
+    from forge.hardware.memory import Shape
+
+    try:
+        config = json.loads((start / "config.json").read_text())
+        return Shape.from_hf_config(config.get("text_config", config))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _drop_checkpoints_from(ckpt: Path, step: int) -> None:
+    """A NaN or a divergence poisons the checkpoints saved from `step` on."""
+    for path in ckpt.glob("checkpoint-*"):
+        n = path.name.removeprefix("checkpoint-")
+        if n.isdigit() and int(n) >= step:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _load_attempts(path: Path) -> list[dict[str, Any]]:
+    """The attempts of earlier runs of this training (an unreadable file, cut off by a full
+    disk, starts the count again)."""
+    try:
+        rows = json.loads(path.read_text()) if path.is_file() else []
+    except (OSError, ValueError):
+        return []
+    return rows if isinstance(rows, list) else []
+
+
+def _save_attempts(path: Path, attempts: list[dict[str, Any]]) -> None:
+    """Record the attempts; on a full disk, first drop what a failed attempt left half
+    written (a cut-off checkpoint, the worker's log), so that the record and the one-line
+    error still get out."""
+    from forge.train.heal import LOG_FILE
+    from forge.train.run import last_checkpoint
+
+    try:
+        write_json(path, attempts)
+        return
+    except OSError:
+        last_checkpoint(path.parent)  # removes checkpoints cut off mid-save
+        (path.parent / LOG_FILE).unlink(missing_ok=True)
+    try:
+        write_json(path, attempts)
+    except OSError as exc:
+        print(f"forge: could not record the attempts in {path}: {exc}", file=sys.stderr)
+
+
+def _die_with_parent() -> None:
+    """Under `dvc repro` (DVC_STAGE is set): SIGTERM when DVC dies, which then stops the
+    worker too (the runtime forwards it), instead of training on as an orphan."""
+    if "DVC_STAGE" not in os.environ:
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def run_train(
@@ -102,10 +157,17 @@ def run_train(
     reward_model: Path | None = None,
 ) -> dict[str, Any]:
     """Train `part` (sft: the warm start; reward: the reward model; train: the recipe) from
-    `start` (default: models/base), writing `out` and `results`; returns the worker's facts."""
+    `start` (default: models/base), writing `out` and `results`; returns the worker's facts.
+
+    A failed attempt is classified and, when retryable and `recipe.heal` allows, retried from
+    the last checkpoint with the next fix of its class (forge/train/heal.py); every attempt
+    is a row of attempts.json."""
     from forge.model.base import base_path
     from forge.recipes.parts import data_inputs
+    from forge.train import heal
+    from forge.train.run import checkpoints
 
+    _die_with_parent()
     start_path = Path(base_path(base)) if start is None else start
     # models/base, not a hub snapshot it points to (hashing a hub model's weights is slow)
     inputs = {"base": base if start is None else start, **data_inputs(recipe, data)}
@@ -116,54 +178,123 @@ def run_train(
     ckpt = CHECKPOINT_ROOT / f"{part}-{fp}"
     ckpt.mkdir(parents=True, exist_ok=True)
     attempts_path = ckpt / "attempts.json"
-    attempts = json.loads(attempts_path.read_text()) if attempts_path.is_file() else []
-    spec = RunSpec(
-        part=part,
-        recipe=recipe,
-        hardware=hw,
-        start=str(start_path),
-        data=data,
-        out=out,
-        checkpoints=ckpt,
-        reward_model=reward_model,
-    )
-    facts_path = spec.facts_path
-    facts_path.unlink(missing_ok=True)
-    if out.exists():
-        shutil.rmtree(out)
-    run_file = spec.write()
+    attempts = _load_attempts(attempts_path)
+    # a rerun after a failed stage continues with the fixes its attempts made
+    eff_recipe, eff_hw = heal.apply(heal.merged(attempts), recipe, hw)
 
     base_record = json.loads((base / "forge_base.json").read_text())
-    argv = launch_argv([sys.executable, "-m", "forge.train.worker", str(run_file)], hw)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime = get_runtime(hw.runtime)
-    started = time.time()
     # the manifest's git and version facts, read while the worker starts (not after it ends)
     pool = ThreadPoolExecutor(max_workers=1)
     env_facts = pool.submit(environment)
     pool.shutdown(wait=False)
-    code = runtime.run(
-        Job(argv=argv, env=env, device=hw.device, cache_key=_cache_key(base_record, base))
-    )
-    attempt = {
-        "attempt": len(attempts) + 1,
-        "runtime": runtime.name,
-        "exit_code": code,
-        "seconds": round(time.time() - started, 1),
-    }
-    if facts_path.is_file():
-        attempt["resumed_from"] = json.loads(facts_path.read_text())["resumed_from"]
-    attempts.append(attempt)
-    write_json(attempts_path, attempts)
-    if code != 0:
-        raise TrainingFailed(
-            f"training failed ({_describe_exit(code)}) on attempt {attempt['attempt']}; "
-            f"checkpoints kept in {ckpt}",
-            hint="fix the cause and rerun `dvc repro`: it resumes from the last checkpoint",
+    budget = recipe.heal.max_attempts if recipe.heal.enabled else 1
+    fix: heal.Fix | None = None
+    for tries in range(1, budget + 1):
+        spec = RunSpec(
+            part=part,
+            recipe=eff_recipe,
+            hardware=eff_hw,
+            start=str(start_path),
+            data=data,
+            out=out,
+            checkpoints=ckpt,
+            reward_model=reward_model,
+            attempt=len(attempts) + 1,
+        )
+        for stale in (spec.facts_path, ckpt / heal.LOG_FILE, *ckpt.glob(heal.FAILURE_GLOB)):
+            stale.unlink(missing_ok=True)
+        if out.exists():
+            shutil.rmtree(out)
+        resumed = checkpoints(ckpt)
+        run_file = spec.write()
+        argv = launch_argv([sys.executable, "-m", "forge.train.worker", str(run_file)], eff_hw)
+        kills = heal.oom_kills()
+        started = time.time()
+        code = runtime.run(
+            Job(argv=argv, env=env, device=eff_hw.device, cache_key=_cache_key(base_record, base))
+        )
+        row: dict[str, Any] = {
+            "attempt": spec.attempt,
+            "runtime": runtime.name,
+            "exit_code": code,
+            "seconds": round(time.time() - started, 1),
+            "fix": fix.diff if fix else {},
+            "fix_reason": fix.reason if fix else None,
+            "resumed_from": resumed[-1][1].name if resumed else None,
+            "resumed_from_step": resumed[-1][0] if resumed else 0,
+        }
+        if fix is not None and fix.predicted:
+            row["predicted"] = fix.predicted  # what the memory estimator expected
+        if fix is not None and fix.by != "rules":
+            row["fix_by"] = fix.by  # the advisor (forge/train/heal.py use_advisor)
+        if code == 0:
+            row["class"] = "ok"
+            attempts.append(row)
+            write_json(attempts_path, attempts)
+            break
+        failure = heal.read_failure(ckpt) or heal.classify_exit(
+            code, heal.log_tail(ckpt / heal.LOG_FILE), heal.oom_record(kills, None)
+        )
+        if failure.cls == "host_oom" and failure.memory_gib is None:
+            failure.memory_gib = heal.memory_limit_gib()  # the worker's cgroup is this one's
+        row.update({"class": failure.cls, "retryable": failure.retryable})
+        row.update({"evidence": failure.evidence, "failed_at_step": failure.step})
+        attempts.append(row)
+        _save_attempts(attempts_path, attempts)
+        if out.exists():  # nothing half-written is left where DVC looks
+            shutil.rmtree(out)
+        how = f"training failed ({heal.describe_exit(code)}) on attempt {row['attempt']}"
+        what = f"{failure.cls}: {failure.evidence[-1]}" if failure.evidence else failure.cls
+        if not failure.retryable and failure.cls != "unknown":
+            raise TrainingFailed(f"{how}: {what}", hint=heal.fix_line(failure))
+        fix = None
+        why = ""
+        if recipe.heal.enabled:
+            fix = heal.next_fix(failure, eff_recipe, eff_hw, _model_shape(start_path))
+            if fix is None and failure.cls == "unknown":
+                fix, why = heal.advise(failure, eff_recipe, eff_hw)
+        if fix is None:
+            if failure.cls == "unknown":
+                advisor = f"; {why}" if why and not why.startswith("no rule") else ""
+                raise TrainingFailed(
+                    f"{how}: {what}{advisor}; checkpoints kept in {ckpt}",
+                    hint="fix the cause and rerun `dvc repro`: it resumes from the last checkpoint",
+                )
+            reason = (
+                "healing is off (recipe.heal.enabled)"
+                if not recipe.heal.enabled
+                else (why or f"no {failure.cls} fix is left")
+            )
+            raise TrainingFailed(
+                f"{how}: {what}; {reason} ({heal.history(attempts)}); checkpoints kept in {ckpt}",
+                hint="change the config and rerun `dvc repro`",
+            )
+        if tries == budget:
+            raise TrainingFailed(
+                f"training failed on {tries} attempts (recipe.heal.max_attempts={budget}): "
+                f"{heal.history(attempts)}; next fix would be {heal.describe_fix(fix.diff)}; "
+                f"checkpoints kept in {ckpt}",
+                hint="raise recipe.heal.max_attempts or change the config, then rerun `dvc repro`",
+            )
+        eff_recipe, eff_hw = heal.apply(fix.diff, eff_recipe, eff_hw)
+        if failure.cls in ("nan_loss", "divergence") and failure.first_bad_step is not None:
+            _drop_checkpoints_from(ckpt, failure.first_bad_step)
+        print(
+            f"forge: attempt {row['attempt']} failed ({failure.cls}: {failure.evidence[-1]}); "
+            f"attempt {row['attempt'] + 1}: {fix.reason} [{heal.describe_fix(fix.diff)}]",
+            file=sys.stderr,
+            flush=True,
         )
 
-    facts = json.loads(facts_path.read_text())
+    facts = json.loads(spec.facts_path.read_text())
+    healed = heal.merged(attempts)
+    facts_healed = {"diff": healed, "overrides": heal.describe_fix(healed)} if healed else None
     datasets = _datasets(data)
+    from dataclasses import asdict
+
+    effective = {"recipe": asdict(eff_recipe), "hardware": asdict(eff_hw)}
     write_json(
         out / "manifest.json",
         manifest(
@@ -172,6 +303,8 @@ def run_train(
             env=env_facts.result(),
             fingerprint=fp,
             attempts=attempts,
+            healed=facts_healed,
+            effective_config=effective,
             base_model=base_record,
             part=part,
             datasets=datasets,
@@ -184,24 +317,26 @@ def run_train(
             else None,
         ),
     )
-    from dataclasses import asdict
-
-    (out / "README.md").write_text(model_card(recipe, base_record, datasets), encoding="utf-8")
+    (out / "README.md").write_text(model_card(eff_recipe, base_record, datasets), encoding="utf-8")
     (out / "forge_config.yaml").write_text(
         yaml.safe_dump(
-            {"recipe": asdict(recipe), "hardware": asdict(hw), "base_model": base_record},
-            sort_keys=True,
+            {**effective, "base_model": base_record, "healed": facts_healed}, sort_keys=True
         )
     )
 
     if results.exists():
         shutil.rmtree(results)
     shutil.copytree(spec.live_dir, results)
-    write_json(
-        results / "attempts.json",
-        [{k: v for k, v in a.items() if k != "seconds"} for a in attempts],
-    )
+    write_json(results / "attempts.json", attempts)
     shutil.rmtree(ckpt)
+    if facts_healed:
+        print(
+            f"forge: {part} healed ({heal.history(attempts)}); it trained with "
+            f"{facts_healed['overrides']} instead of params.yaml's values. To make that "
+            f"permanent, add them to your overrides: forge compose [...] "
+            f"{facts_healed['overrides']}",
+            file=sys.stderr,
+        )
     return facts
 
 
