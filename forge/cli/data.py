@@ -112,7 +112,7 @@ def scan(
 
 def _max_length() -> int | None:
     """recipe.max_length from params.yaml, when there is one."""
-    from forge.config.compose import load_params
+    from forge.config.params import load_params
     from forge.errors import ForgeError
 
     try:
@@ -133,6 +133,13 @@ def study(
         None, "--plot", help="Histogram PNG (default: .forge/study/<file>_lengths.png)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    advise: bool = typer.Option(
+        False, "--advise", help="Ask the co-pilot for fixes (it gets counts, never rows)."
+    ),
+    backend: str = typer.Option(None, "--backend", help="With --advise: rules or gemini."),
+    show_prompt: bool = typer.Option(
+        False, "--show-prompt", help="With --advise: print what would be sent; send nothing."
+    ),
 ) -> None:
     """Rows, schema, token lengths, empty/overlong records, duplicates, PII and scripts."""
     from forge.data.study import plot as plot_png
@@ -143,8 +150,11 @@ def study(
         result = run_study(path, fmt, base, limit, progress=tick)
     png = plot or Path(".forge/study") / f"{path.stem}_lengths.png"
     result["plot"] = plot_png(result, png).as_posix()
+    advice = _advice(result, path, backend, show_prompt) if advise or show_prompt else None
+    if show_prompt:
+        return
     if as_json:
-        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+        typer.echo(json.dumps({**result, **advice} if advice else result, indent=2, sort_keys=True))
         return
     from rich.console import Console
     from rich.table import Table
@@ -171,6 +181,28 @@ def study(
     table.add_row("scripts", ", ".join(f"{k} {v}" for k, v in result["scripts"].items()))
     table.add_row("histogram", result["plot"])
     Console().print(table)
+    if advice:
+        from forge.copilot.advise import lines
+
+        typer.echo("\n".join(lines(advice["advice"], advice["advisor"])))
+
+
+def _advice(result: dict, path: Path, backend: str | None, show_prompt: bool) -> dict | None:
+    """The co-pilot's fixes for a study (forge/copilot/advise.py), or its request printed."""
+    from forge.copilot import advise, config
+    from forge.copilot import advisor as advisors
+
+    cfg = config.load(overrides={"backend": backend})
+    if show_prompt:
+        from forge.copilot.schema import advice_schema
+        from forge.copilot.wire import request_body
+
+        body = request_body(cfg, "advise", advise.make_brief(result, path), advice_schema())
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return None
+    who = advisors.make(cfg)
+    name = "rules" if who.backend == "rules" else f"{who.backend} {who.model}"
+    return {"advice": advise.advise(result, path, who), "advisor": name}
 
 
 def _at(samples: list[str]) -> str:
