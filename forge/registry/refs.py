@@ -113,21 +113,21 @@ def _registry(ref: str, repo: Path) -> Resolved:
 
 
 def _in_stage(repo: Path, name: str, stage: str) -> str:
+    """The version in `stage`, as `forge models` and `gto show` have it."""
     from gto import api
     from gto.exceptions import GTOException
 
     try:
-        found = api.find_versions_in_stage(str(repo), name, stage)
+        shown = api.show(str(repo))
     except GTOException as exc:
         raise ForgeError(f"gto: {exc}") from exc
-    versions = found if isinstance(found, list) else [found]
-    versions = [v for v in versions if v is not None]
-    if not versions:
+    version = ((shown.get(name) or {}).get("stage") or {}).get(stage)
+    if not version:
         raise ForgeError(
             f"{name}#{stage}: no version is in stage {stage!r}",
             hint="`forge models` shows the stages",
         )
-    return versions[0].version
+    return version
 
 
 def _fetch(repo: Path, commit: str, path: str, dest: Path) -> None:
