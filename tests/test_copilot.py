@@ -544,30 +544,6 @@ def test_login_refuses_without_keyctl_saying_how(monkeypatch, tmp_path):
     )
 
 
-SENTINELS = {
-    "GEMINI_API_KEY": "SENTINELgeminiENV7f3a9c",
-    "HF_TOKEN": "hf_SENTINELhfENV2b8d41e5f6a7b8c9d0e1f2a3",
-    "GOOGLE_API_KEY": "SENTINELgoogleENV5e6f7a",
-}
-LOGIN_SENTINELS = ("SENTINELgeminiLOGIN9d2e", "hf_SENTINELhfLOGIN0c1d2e3f4a5b6c7d8e9f0a1b2")
-
-
-def secret_scan(root: Path, needles: list[str]) -> list[str]:
-    """Every place under `root` (work tree, params.yaml, dvc.lock, results/, .dvc/cache,
-    logs) and in its git objects where a needle appears."""
-    found = []
-    for p in root.rglob("*"):
-        if p.is_file() and not p.is_symlink() and ".git" not in p.relative_to(root).parts[:1]:
-            data = p.read_bytes()
-            found += [f"{p.relative_to(root)}: {n}" for n in needles if n.encode() in data]
-    objects = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=root,
-                             capture_output=True).stdout  # fmt: skip
-    found += [f"git objects: {n}" for n in needles if n.encode() in objects]
-    logs = b"".join(p.read_bytes() for p in (root / ".git").rglob("*") if p.is_file())
-    found += [f".git/: {n}" for n in needles if n.encode() in logs]
-    return found
-
-
 @needs_sandbox
 def test_packages_are_installed_only_with_a_yes(project, gemini_env):
     messy_csv(project / "data/raw/tickets.csv")
