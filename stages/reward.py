@@ -8,7 +8,13 @@ from forge.stage import run_stage
 
 
 def main() -> None:
+    from forge.recipes.registry import load_recipe
     from forge.train.supervisor import run_part_stage
+
+    if load_recipe().heal.advisor:  # only then is the co-pilot imported (forge/copilot/heal.py)
+        from forge.copilot.heal import register
+
+        register()
 
     run_part_stage(
         "reward",

@@ -1,6 +1,7 @@
 """dvc repro train   -- models/candidate/ and results/train/ from the warm start (models/sft,
 else models/base), data/prepared, the reward model (rlhf), recipe.* and hardware.*.
-Training itself runs in a child process (forge/runtime/)."""
+Training itself runs in a child process (forge/runtime/); with recipe.heal.advisor on, a
+failure no healing rule fixes goes to the co-pilot (forge/copilot/heal.py)."""
 
 from pathlib import Path
 
@@ -14,6 +15,10 @@ def main() -> None:
     from forge.train.supervisor import run_train
 
     recipe = load_recipe()
+    if recipe.heal.advisor:  # only then is the co-pilot imported (it may use the network)
+        from forge.copilot.heal import register
+
+        register()
     facts = run_train(
         recipe,
         load_group("hardware"),

@@ -226,3 +226,23 @@ def test_load_recipe_names_an_out_of_range_hand_edit(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         load_recipe(out)
     assert info.value.problems == ["recipe.lora.dropout: 1.0 is outside [0, 1)"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fmt", "pairs"),
+    [
+        ([], "prompt_completion", "data/raw/demo_preference.jsonl"),
+        (["data.name=mine", "data.path=data/raw/mine.csv"], "auto", None),
+        (
+            ["data.path=data/raw/mine.csv", "data.format=alpaca", "data.preference_path=p.jsonl"],
+            "alpaca",
+            "p.jsonl",
+        ),
+    ],
+    ids=["demo", "own-path", "own-path-named"],
+)
+def test_another_data_path_is_a_whole_data_config(overrides, fmt, pairs):
+    """The demo's format and preference pairs belong to the demo file: composing another
+    data.path detects the format and mixes in no demo pairs, unless the user names them."""
+    data = c.to_container(c.compose(overrides, CONF))["data"]
+    assert (data["format"], data["preference_path"]) == (fmt, pairs)

@@ -10,7 +10,12 @@ from .conftest import sh
 
 
 def test_dvc_exp_run_writes_what_forge_compose_writes(project: Path):
-    overrides = ["recipe=full_sft", "recipe.learning_rate=0.0007", "eval.limit=5"]
+    overrides = [
+        "recipe=full_sft",
+        "recipe.learning_rate=0.0007",
+        "eval.limit=5",
+        "data.path=data/raw/mine.csv",  # resolves forge_for_path in DVC's process too
+    ]
     # Queue (not run) an experiment: DVC composes params.yaml into the experiment's stash.
     sh(
         "dvc",
@@ -29,6 +34,8 @@ def test_dvc_exp_run_writes_what_forge_compose_writes(project: Path):
     assert header.startswith(c.HEADER)
     assert dvc_text == body
     assert "method: full_sft" in dvc_text and "learning_rate: 0.0007" in dvc_text
+    # another data.path is a whole data config: format detection and no demo pairs
+    assert "  format: auto\n" in dvc_text and "  preference_path: null\n" in dvc_text
 
 
 def test_dvc_refuses_a_typo_too(project: Path):

@@ -315,6 +315,15 @@ def test_the_fault_switch_reads_kinds_steps_and_attempts():
     assert injections(None) == []
 
 
+def test_the_unknown_fault_is_one_no_rule_knows():
+    from forge.train.guard import Guard, Injection
+
+    guard = Guard(LORA, "fp32", attempt=1)
+    exc = raised(lambda: guard._inject(Injection("unknown", 2), None))
+    failure = classify_exception(exc)
+    assert failure.cls == "unknown" and next_fix(failure, LORA, CPU) is None
+
+
 # -- the supervisor's loop, with a stand-in worker -------------------------------------------
 
 
@@ -442,3 +451,234 @@ def test_the_worker_and_its_group_die_with_the_stage():
     for p in pids:
         p.wait(timeout=30)  # raises if it outlives the stage
         assert not p.is_running()
+
+
+# -- the co-pilot as advisor (recipe.heal.advisor), against a real generateContent server -----
+
+
+@pytest.fixture
+def advised_stage(tmp_path: Path, monkeypatch):
+    """A stage directory, conf/copilot.yaml with backend gemini, a local Gemini server, and a
+    stand-in worker: attempt 1 fails with an error no rule knows (its failure record, as the
+    worker writes it), later attempts succeed and write what the worker leaves (facts, the
+    model directory, dvclive's metrics and series, timing ones included)."""
+    from forge.copilot.heal import register
+    from forge.runtime.base import Job
+    from forge.runtime.local import LocalRuntime
+    from forge.train import supervisor
+    from forge.train.run import RunSpec
+
+    from .gemini_fake import KEY, FakeGemini
+
+    jobs: list = []
+
+    class Worker:
+        name = "local"
+
+        def run(self, job):
+            spec = RunSpec.read(Path(job.argv[3]))
+            jobs.append(spec)
+            code = 1
+            if spec.attempt == 1:
+                record = {"cls": "unknown", "evidence": ["builtins.RuntimeError: an odd fault"]}
+                (spec.checkpoints / "failure-0.json").write_text(json.dumps(record))
+            else:
+                code = 0
+                spec.out.mkdir(parents=True)
+                (spec.out / "weights.txt").write_text("w")
+                spec.facts_path.write_text('{"global_step": 4, "train_loss": 0.5}')
+                plots = spec.live_dir / "plots" / "metrics"
+                (plots / "train").mkdir(parents=True)
+                (plots / "loss.tsv").write_text("step\tloss\n2\t0.9\n4\t0.5\n")
+                (plots / "train" / "runtime.tsv").write_text("step\truntime\n4\t1.25\n")
+                metrics = {"loss": 0.5, "step": 4, "train": {"runtime": 1.25, "loss": 0.7}}
+                (spec.live_dir / "metrics.json").write_text(json.dumps(metrics))
+            return LocalRuntime().run(
+                Job([sys.executable, "-c", f"raise SystemExit({code})"], dict(os.environ))
+            )
+
+    for k in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(supervisor, "get_runtime", lambda name: Worker())
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "forge_base.json").write_text('{"name": "tiny", "source": "tiny"}')
+    (tmp_path / "data").mkdir()
+    for s in ("train", "val"):
+        (tmp_path / "data" / f"{s}.jsonl").write_text("{}\n")
+    conf = tmp_path / "copilot.yaml"
+    conf.write_text("backend: gemini\nattempts: 1\nretry_delay_s: 0.01\n")
+    with FakeGemini() as fake:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        monkeypatch.setenv("GEMINI_API_KEY", KEY)
+        assert register(conf) is not None
+        try:
+            yield supervisor, jobs, fake
+        finally:
+            heal.use_advisor(None)
+
+
+def test_the_copilot_advisors_valid_diff_is_applied_and_recorded(advised_stage):
+    from .gemini_fake import KEY
+
+    supervisor, jobs, fake = advised_stage
+    diff = {"recipe.learning_rate": 5e-4, "recipe.gradient_checkpointing": True}
+    fake.reply_json({"diff": diff, "why": "a lower learning rate, less activation memory"})
+    facts = _run(supervisor, LORA)
+    assert facts["global_step"] == 4
+    # what was sent: the class, the evidence and the effective config, under a schema of the
+    # recipe's own settings
+    (request,) = fake.requests
+    sent = fake.sent_text()
+    assert '"class": "unknown"' in sent and "builtins.RuntimeError: an odd fault" in sent
+    assert '"batch_size": 32' in sent
+    schema = request["body"]["generationConfig"]["responseJsonSchema"]
+    settings = schema["properties"]["diff"]["properties"]
+    assert settings["recipe.learning_rate"]["type"] == "number"
+    assert settings["hardware.precision"]["enum"] == ["auto", "bf16", "fp16", "fp32"]
+    assert "recipe.heal.max_attempts" not in settings
+    # attempt 2 ran with the diff, and the tracked record says who proposed it
+    assert (jobs[1].recipe.learning_rate, jobs[1].recipe.gradient_checkpointing) == (5e-4, True)
+    rows = json.loads(Path("results/attempts.json").read_text())
+    assert [(r["class"], r["fix"], r.get("fix_by")) for r in rows] == [
+        ("unknown", {}, None),
+        ("ok", diff, "advisor"),
+    ]
+    assert rows[1]["fix_reason"] == (
+        "proposed by gemini (gemini-2.5-flash): a lower learning rate, less activation memory"
+    )
+    # durations and dvclive's timing series are in the manifest, not in results/ (tracked)
+    assert all("seconds" not in r for r in rows)
+    manifest = json.loads(Path("out/manifest.json").read_text())
+    assert all(r["seconds"] >= 0 for r in manifest["attempts"])
+    assert manifest["timing"] == {
+        "metrics": {"train/runtime": 1.25},
+        "series": {"train/runtime": [[4, 1.25]]},
+    }
+    assert json.loads(Path("results/metrics.json").read_text()) == {
+        "loss": 0.5,
+        "step": 4,
+        "train": {"loss": 0.7},
+    }
+    assert (Path("results/plots/metrics/loss.tsv")).is_file()
+    assert not Path("results/plots/metrics/train").exists()
+    assert manifest["healed"]["diff"] == diff
+    for path in (*Path("results").rglob("*"), *Path("out").rglob("*")):
+        assert path.is_dir() or KEY not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        (
+            {"diff": {"recipe.batch_size": 8}, "why": "smaller batches"},
+            "the advisor's proposal recipe.batch_size=8 was refused: the effective batch "
+            "(batch_size x gradient_accumulation_steps) must stay",
+        ),
+        (
+            {"diff": {"recipe.learning_rate": "low"}, "why": "x"},
+            "the advisor failed: AdvisorError: gemini (gemini-2.5-flash): the answer does not "
+            "follow the schema, refused ($.diff.recipe.learning_rate: expected number, got str",
+        ),
+    ],
+)
+def test_an_invalid_advisor_proposal_is_refused_with_its_reason(advised_stage, answer, refused):
+    from forge.errors import TrainingFailed
+
+    supervisor, jobs, fake = advised_stage
+    fake.reply_json(answer)
+    with pytest.raises(TrainingFailed) as info:
+        _run(supervisor, LORA)
+    assert refused in str(info.value) and "\n" not in str(info.value)
+    assert len(jobs) == 1 and len(fake.requests) == 1
+    (row,) = json.loads(next(Path(".forge/checkpoints").glob("train-*/attempts.json")).read_text())
+    assert row["class"] == "unknown" and refused in row["advice"]
+    assert not Path("out").exists() and not Path("results").exists()
+
+
+def test_with_backend_rules_no_advisor_is_registered(tmp_path: Path, monkeypatch):
+    from forge.copilot.heal import register
+    from forge.copilot.schema import AdvisorError
+
+    conf = tmp_path / "copilot.yaml"
+    conf.write_text("backend: rules\n")
+    assert register(conf) is None
+    # backend gemini without a key: one line before anything trains
+    for k in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr("forge.copilot.secrets.gemini_key", lambda: None)
+    conf.write_text("backend: gemini\n")
+    with pytest.raises(AdvisorError, match="copilot.backend: gemini needs a key"):
+        register(conf)
+    assert heal.advise(Failure("unknown", ["x"]), LORA, CPU) == (
+        None,
+        "no rule matches and no advisor is registered",
+    )
+
+
+def test_a_container_oom_kill_is_host_oom_from_the_runtimes_record(stub_stage, monkeypatch):
+    """A container's cgroup is not the supervisor's: a SIGKILLed run is host_oom when the
+    runtime recorded the OOM killer (DockerRuntime: State.OOMKilled or the container cgroup's
+    oom_kill count), not unknown."""
+    from forge.runtime.base import Job
+    from forge.runtime.docker.runtime import oom_kill_count
+    from forge.runtime.local import LocalRuntime
+    from forge.train import supervisor
+    from forge.train.run import RunSpec
+
+    assert oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n") == 3  # v1
+    assert oom_kill_count("low 0\nhigh 0\nmax 5\noom 2\noom_kill 2\n") == 2  # v2
+    assert oom_kill_count("") is None
+
+    class Killed:
+        name = "docker"
+        last: dict = {}
+
+        def run(self, job):
+            spec = RunSpec.read(Path(job.argv[3]))
+            kill = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+            code = LocalRuntime().run(Job([sys.executable, "-c", kill], dict(os.environ)))
+            self.last = {"oom_record": "container forge-x: cgroup oom_kill 0 -> 1"}
+            if spec.attempt > 1:
+                self.last = {}
+            return code
+
+    monkeypatch.setattr(supervisor, "get_runtime", lambda name: Killed())
+    from forge.errors import TrainingFailed
+
+    with pytest.raises(TrainingFailed):
+        _run(supervisor, replace(LORA, heal=HealConfig(max_attempts=2)))
+    rows = json.loads(next(Path(".forge/checkpoints").glob("train-*/attempts.json")).read_text())
+    assert [(r["class"], r["exit_code"]) for r in rows] == [("host_oom", 137), ("unknown", 137)]
+    assert rows[0]["evidence"] == [
+        "killed by SIGKILL",
+        "container forge-x: cgroup oom_kill 0 -> 1",
+    ]
+    assert rows[1]["fix"] == {"recipe.batch_size": 16, "recipe.gradient_accumulation_steps": 2}
+
+
+@pytest.mark.parametrize("part", ["sft", "reward"])
+def test_the_sft_and_reward_parts_heal_as_the_recipe_says(part, tmp_path: Path, monkeypatch):
+    """A part's own recipe (the warm start's full SFT, the reward model) is derived from the
+    user's recipe, and carries its recipe.heal: healing settings apply to every stage."""
+    import yaml
+
+    from forge.train import supervisor
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    params["recipe"]["heal"]["max_attempts"] = 7
+    params["recipe"]["heal"]["oom_fixes"] = ["gradient_checkpointing"]
+    params["recipe"]["warm_start"]["steps"] = 5
+    params["recipe"]["reward_model"]["steps"] = 5
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    got = []
+    monkeypatch.setattr(
+        supervisor,
+        "run_train",
+        lambda recipe, *a, **kw: got.append(recipe) or {"global_step": 5, "train_loss": 1.0},
+    )
+    supervisor.run_part_stage(part, tmp_path / "out", tmp_path / "results", "unused")
+    (recipe,) = got
+    assert recipe.method == {"sft": "full_sft", "reward": "reward_model"}[part]
+    assert (recipe.heal.max_attempts, recipe.heal.oom_fixes) == (7, ["gradient_checkpointing"])

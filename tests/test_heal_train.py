@@ -105,12 +105,16 @@ def test_bf16_nan_and_a_collective_timeout_heal_from_checkpoints(stage, monkeypa
     assert "does not support bfloat16" in first["evidence"][0]
     assert "NonFiniteLoss: loss is nan at step 4" in nan["evidence"][0]
     assert "Timed out waiting" in timeout["evidence"][0]
-    assert all(r["seconds"] > 0 for r in rows())
+    # durations are in the model's manifest (DVC-cached), not results/ (git-tracked)
+    assert all("seconds" not in r for r in rows())
+    manifest = json.loads(Path("out/manifest.json").read_text())
+    assert all(r["seconds"] > 0 for r in manifest["attempts"])
+    assert manifest["timing"]["metrics"]["train/runtime"] > 0
+    assert not list(Path("results").rglob("runtime.tsv"))
     # the effective config is recorded with the model; the declared one is untouched
     config = yaml.safe_load(Path("out/forge_config.yaml").read_text())
     assert config["hardware"]["precision"] == "fp16"
     assert config["recipe"]["learning_rate"] == 5e-4 and RECIPE.learning_rate == 1e-3
-    manifest = json.loads(Path("out/manifest.json").read_text())
     assert manifest["healed"]["diff"] == {
         "hardware.precision": "fp16",
         "recipe.learning_rate": 5e-4,
@@ -118,6 +122,26 @@ def test_bf16_nan_and_a_collective_timeout_heal_from_checkpoints(stage, monkeypa
     }
     assert manifest["effective_config"]["recipe"]["max_grad_norm"] == 0.5
     assert not list(Path(".forge/checkpoints").glob("train-*"))  # success cleans up
+
+
+def test_a_rerun_of_the_same_training_leaves_results_byte_for_byte(stage):
+    """results/ is tracked by git (cache: false): what a rerun writes there must not change
+    when nothing changed. Wall-clock time (each attempt's seconds, dvclive's runtime and
+    throughput) goes to the model's manifest instead."""
+    recipe = replace(RECIPE, max_steps=2, save_steps=2)
+
+    def snapshot() -> dict[str, bytes]:
+        return {p.as_posix(): p.read_bytes() for p in Path("results").rglob("*") if p.is_file()}
+
+    train(recipe)
+    first = snapshot()
+    seconds = json.loads(Path("out/manifest.json").read_text())["attempts"][0]["seconds"]
+    train(recipe)
+    assert snapshot() == first
+    assert "results/metrics.json" in first and "results/attempts.json" in first
+    manifest = json.loads(Path("out/manifest.json").read_text())
+    assert manifest["attempts"][0]["seconds"] > 0 and seconds > 0
+    assert set(manifest["timing"]["series"]) >= {"train/runtime", "train/samples_per_second"}
 
 
 def test_exhausted_attempts_fail_listing_each_class_and_fix(stage, monkeypatch):

@@ -272,8 +272,15 @@ def test_promote_only_behind_the_gate_and_rollback(done):
     proc = forge(project, "promote", "assistant", "--stage", "staging")
     assert proc.returncode == 1 and "the pipeline is not up to date (stale: gate)" in proc.stderr
 
-    # failing thresholds are refused, with no tag
-    sh("dvc", "repro", cwd=project)
+    # failing thresholds fail `dvc repro` once the gate wrote its decision; refused, no tag
+    repro = sh("dvc", "repro", cwd=project, check=False)
+    assert repro.returncode != 0, repro.stdout
+    assert "the gate did not pass (gates.perplexity_max)" in repro.stdout + repro.stderr
+    assert json.loads(decision_file.read_text())["passed"] is False
+    # forge run (the recorded config again) reports that verdict, not a broken pipeline
+    proc = forge(project, "run")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "gate: FAILED" in proc.stdout and "dvc repro failed" not in proc.stderr
     sh("git", "commit", "-qam", "gate rerun", cwd=project)
     proc = forge(project, "promote", "assistant", "--stage", "staging")
     assert proc.returncode == 1
@@ -416,4 +423,59 @@ def test_sigkill_mid_training_then_repro_resumes(tmp_path: Path):
     assert [a["exit_code"] for a in attempts] == [137, 0]
     assert attempts[1]["resumed_from"].startswith("checkpoint-")
     assert int(attempts[1]["resumed_from"].split("-")[1]) >= 40
+    assert metrics(project)["eval/candidate/exact_match"] >= 0.8
+
+
+def readme_data_commands() -> list[str]:
+    """The README's bring-your-own-data commands (section "## Data"), as written: the
+    `forge data add` (with its continuation line) and the `forge compose ... && dvc repro`."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("\n## Data\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands, current = [], ""
+    for line in block.splitlines():
+        code = line.split("  #", 1)[0].rstrip()
+        current += code.rstrip("\\").rstrip() + " " if code.endswith("\\") else code
+        if not code.endswith("\\"):
+            if current.startswith(("forge data add", "forge compose")):
+                commands.append(current)
+            current = ""
+    return commands
+
+
+@pytest.mark.slow
+def test_readme_bring_your_own_data_trains_on_that_csv_alone(done, tmp_path: Path):
+    import csv
+    import random
+    import shutil
+
+    from forge.data.demo import reversal
+
+    commands = readme_data_commands()
+    assert [c.split()[1] for c in commands] == ["data", "compose"], commands
+    project = tmp_path / "byo"
+    shutil.copytree(done[0], project, symlinks=True)  # its DVC cache holds the base model
+    rng = random.Random(7)
+    rows = [reversal(rng) for _ in range(1500)]
+    with (project / "data/raw/tickets.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["prompt", "completion"])
+        writer.writeheader()
+        writer.writerows(rows)
+    for command in commands:
+        proc = sh("bash", "-c", command, cwd=project, check=False)
+        assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+    params = yaml.safe_load((project / "params.yaml").read_text())["data"]
+    assert (params["format"], params["preference_path"]) == ("auto", None)
+    datasets = json.loads((project / "data/prepared/datasets.json").read_text())
+    assert [(d["name"], d["path"], d["rows"]) for d in datasets] == [
+        ("tickets", "data/raw/tickets.csv", 1500)
+    ]
+    prompts = {r["prompt"] for r in rows}
+    for split in ("train", "val", "test"):
+        lines = (project / f"data/prepared/{split}.jsonl").read_text().splitlines()
+        assert lines and all(
+            json.loads(line)["messages"][0]["content"] in prompts for line in lines
+        ), split
+    assert not any(project.glob("data/prepared/preference/*.jsonl")) or all(
+        p.stat().st_size == 0 for p in project.glob("data/prepared/preference/*.jsonl")
+    )
     assert metrics(project)["eval/candidate/exact_match"] >= 0.8

@@ -256,3 +256,72 @@ def test_a_detached_head_promotes_only_with_an_explicit_rev(project: Path):
     assert out == f"promoted assistant@v9.9.10 to staging ({head[:7]})\n"
     assert note(project, "assistant#staging#5")["commit"] == head
     sh("git", "checkout", "-q", "-", cwd=project)
+
+
+def test_a_healed_candidate_promotes_and_its_healing_record_is_verified(tmp_path: Path):
+    """The gate decision says how the candidate was healed (each attempt's class and fix, from
+    results/train/attempts.json) and promotion recomputes that too: a healed candidate
+    promotes and its tag verifies; a decision that hides the healing does not, even with a
+    consistent dvc.lock; lineage carries the record."""
+    from forge.registry.lineage import lineage
+
+    project = tmp_path / "proj"
+    make_registry_project(project)
+    (project / "make.py").write_text(
+        MAKE.replace(
+            'Path("models/candidate/model.json").write_text(Path("inputs.json").read_text())',
+            'Path("models/candidate/model.json").write_text(Path("inputs.json").read_text())\n'
+            '    Path("results/train").mkdir(parents=True, exist_ok=True)\n'
+            '    rows = json.loads(Path("inputs.json").read_text())["attempts"]\n'
+            '    Path("results/train/attempts.json").write_text(json.dumps(rows))',
+        ).replace(
+            'Path("results/gate/decision.json"))',
+            'Path("results/gate/decision.json"), attempts_paths={"train": '
+            'Path("results/train/attempts.json"), "sft": Path("results/sft/attempts.json")})',
+        )
+    )
+    (project / "dvc.yaml").write_text(
+        DVC_YAML.replace(
+            "    outs: [models/candidate]",
+            "    outs:\n      - models/candidate\n      - results/train:\n          cache: false",
+        ).replace(
+            "deps: [make.py, results/eval/metrics.json]",
+            "deps: [make.py, results/eval/metrics.json, results/train]",
+        )
+    )
+    fix = {"recipe.batch_size": 16, "recipe.gradient_accumulation_steps": 2}
+    rows = [
+        {"attempt": 1, "class": "cuda_oom", "fix": {}, "evidence": ["CUDA out of memory"]},
+        {"attempt": 2, "class": "ok", "fix": fix, "fix_by": "advisor"},
+    ]
+    (project / "inputs.json").write_text(json.dumps({"exact_match": 0.9, "attempts": rows}))
+    sh(sys.executable, "-m", "dvc", "repro", "-q", cwd=project)
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "a healed model", cwd=project)
+    decision = json.loads((project / "results/gate/decision.json").read_text())
+    assert decision["healed"] == {
+        "train": {
+            "attempts": [
+                {"attempt": 1, "class": "cuda_oom", "fix": {}},
+                {"attempt": 2, "class": "ok", "fix": fix, "by": "advisor"},
+            ],
+            "fix": fix,
+        }
+    }
+    code, out, err = invoke("promote", "assistant", "--stage", "prod", cwd=project)
+    assert (code, err) == (0, ""), err
+    code, out, _ = invoke("models", "--json", cwd=project)
+    assert json.loads(out)["assistant"]["unverified"] == {"versions": {}, "stages": {}}
+    data = lineage(project, "assistant@v0.0.1")
+    assert data["healing"] == decision["healed"] and data["healed"] == fix
+
+    # a decision that hides the healing, recorded in dvc.lock: refused
+    del decision["healed"]
+    (project / "results/gate/decision.json").write_text(json.dumps(decision, indent=2) + "\n")
+    sh(sys.executable, "-m", "dvc", "commit", "-q", "-f", "gate", cwd=project)
+    sh("git", "commit", "-qam", "hide the healing", cwd=project)
+    code, _, err = invoke("promote", "assistant", "--stage", "staging", cwd=project)
+    assert code == 1 and err.startswith(
+        "forge: error: results/gate/decision.json disagrees with the gates recomputed from "
+        "results/eval/metrics.json and params.yaml; it was edited or is stale"
+    ), err

@@ -38,29 +38,29 @@ def main(
     A LoRA adapter is put on the base it was trained from. Loading follows params.yaml's
     hardware.* (device, precision, quantization), so chat runs where training ran. In a
     chat: /clear, /system TEXT, /set temperature 0.7, /exit."""
+    from forge.api.registry import resolve_model
     from forge.errors import ForgeError
     from forge.model.chat import Chat, Settings
-    from forge.registry.refs import resolve
 
     if as_json and prompt is None:
         raise ForgeError("--json needs --prompt", hint="forge chat --prompt TEXT --json")
-    resolved = resolve(model)
+    resolved = resolve_model(model)
     settings = Settings(system=system or None)
     settings.set("temperature", str(temperature))
     settings.set("max_new_tokens", str(max_new_tokens))
-    chat = Chat.open(resolved.path, _hardware(), resolved.root)
+    chat = Chat.open(Path(resolved["path"]), _hardware(), Path(resolved["root"]))
     chat.settings = settings
     if prompt is not None:
         if as_json:
             answer = chat.answer(prompt)
-            out = {"model": resolved.label, "prompt": prompt, "answer": answer}
+            out = {"model": resolved["label"], "prompt": prompt, "answer": answer}
             typer.echo(json.dumps(out, ensure_ascii=False))
         else:
             for piece in chat.reply(prompt):
                 typer.echo(piece, nl=False)
             typer.echo()
         return
-    _interactive(chat, resolved.label)
+    _interactive(chat, resolved["label"])
 
 
 def _hardware():

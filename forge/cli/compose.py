@@ -21,26 +21,23 @@ def main(
     conf: Path = typer.Option(Path("conf"), help="Config directory."),
 ) -> None:
     """Compose conf/ into a sorted, validated params.yaml that records its overrides."""
-    from forge.config import compose as c
+    from forge.api import config
 
     if check:
         if overrides:
             raise typer.BadParameter(
                 "--check replays the overrides recorded in params.yaml; give none"
             )
-        diff = c.drift(params, conf)
-        if diff:
-            typer.echo("\n".join(diff))
+        result = config.check(params, conf)
+        if result["diff"]:
+            typer.echo("\n".join(result["diff"]))
             typer.echo(
                 f"forge: {params} drifted from {conf}/; regenerate it with "
-                f"`forge compose {' '.join(c.recorded_overrides(params.read_text(), params))}`",
+                f"`forge compose {' '.join(result['overrides'])}`",
                 err=True,
             )
             raise typer.Exit(1)
         typer.echo(f"{params} matches {conf}/")
         return
-    from forge.runlock import refuse_if_busy
-
-    refuse_if_busy(Path("."), "forge compose")
-    c.write(params, overrides or [], conf)
+    config.compose(overrides or [], params, conf)
     typer.echo(f"wrote {params}" + (f" ({' '.join(overrides)})" if overrides else ""))

@@ -182,21 +182,9 @@ def cleanup(
     as_json: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
 ) -> None:
     """Remove Forge's training containers (and, with --images, its images)."""
-    from forge.runtime import docker as d
+    from forge.api.containers import cleanup as remove
 
-    client = d.connect()
-    removed: dict[str, list[str]] = {"containers": [], "images": []}
-    for c in d.forge_containers(client):
-        if all_ or c.status != "running":
-            c.remove(force=True)
-            removed["containers"].append(c.name)
-    if images:
-        for image in client.images.list(filters={"label": d.LABEL}):
-            in_use = {c.image.id for c in d.forge_containers(client)}
-            if image.id in in_use:
-                continue
-            client.images.remove(image.id, force=True)
-            removed["images"].extend(image.tags or [image.short_id])
+    removed = remove(all_=all_, images=images)
     if as_json:
         _echo_json(removed)
     else:

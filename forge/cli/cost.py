@@ -19,37 +19,22 @@ def main(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Estimate a training run's time and money, and its memory per device."""
-    from forge.config import compose as c
-    from forge.errors import ForgeError
-    from forge.hardware import cost, memory
+    from forge.api.cluster import cost
+    from forge.hardware.cost import duration
 
-    cfg = c.to_container(c.compose(overrides or [], conf))
-    result = cost.estimate(cfg, tokens)
-    if result is None:
-        raise ForgeError(
-            f"model.hub_id: the shape of {cfg['model'].get('hub_id')} is unknown offline",
-            hint="download its config.json into the Hugging Face cache, or add it to "
-            "forge/hardware/memory.py KNOWN_SHAPES",
-        )
-    mem = memory.estimate(memory.plan_from_config(cfg))
-    hw = cfg["hardware"]
+    r = cost(overrides or [], tokens, conf)
     if as_json:
-        data = {
-            "recipe": cfg["recipe"]["method"],
-            "model": cfg["model"]["name"],
-            "hardware": hw["name"],
-            **result.as_dict(),
-            "memory": {**mem.as_dict(), "available_gib": hw["memory_gb"]},
-        }
-        typer.echo(json.dumps(data, indent=2, sort_keys=True))
+        typer.echo(json.dumps(r, indent=2, sort_keys=True))
         return
+    mem = r["memory"]
     typer.echo(
-        f"{cfg['recipe']['method']} of {cfg['model']['name']} ({result.params / 1e6:,.1f}M params) "
-        f"on {result.num_processes} x {hw['name']}\n"
-        f"compute: {result.tokens:,} tokens x {result.flops_per_token:.3g} FLOP/token "
-        f"= {result.total_flops:.3g} FLOP\n"
-        f"time: {cost.duration(result.seconds)} at {result.mfu:.0%} MFU of "
-        f"{result.peak_tflops:g} TFLOP/s per device\n"
-        f"money: ${result.dollars:,.2f} at ${result.price_per_hour:g} per device-hour\n"
-        f"memory: ~{mem.total_gib:.1f} GiB per device of {hw['memory_gb']:g} ({mem.breakdown()})"
+        f"{r['recipe']} of {r['model']} ({r['params'] / 1e6:,.1f}M params) "
+        f"on {r['num_processes']} x {r['hardware']}\n"
+        f"compute: {r['tokens']:,} tokens x {r['flops_per_token']:.3g} FLOP/token "
+        f"= {r['total_flops']:.3g} FLOP\n"
+        f"time: {duration(r['seconds'])} at {r['mfu']:.0%} MFU of "
+        f"{r['peak_tflops']:g} TFLOP/s per device\n"
+        f"money: ${r['dollars']:,.2f} at ${r['price_per_hour']:g} per device-hour\n"
+        f"memory: ~{mem['total_gib']:.1f} GiB per device of {mem['available_gib']:g} "
+        f"({mem['breakdown']})"
     )

@@ -62,21 +62,18 @@ def add(
 ) -> None:
     """Track a raw file with DVC, scan it for PII and write its card (data/cards/NAME.yaml).
     An existing card of another file is never overwritten without --replace."""
-    from forge.data.add import add as add_file
-    from forge.data.cards import card_path, load
+    from forge.api import data
 
-    previous = card_path(name)
-    replaced = load(previous)["path"] if replace and previous.is_file() else None
     with _progress(f"scanning {path}", as_json) as tick:
-        card = add_file(
-            path, name, license_id, source, pii_policy, fmt, progress=tick, replace=replace
+        added = data.add(
+            path, name, license_id, source, pii_policy, fmt, replace=replace, progress=tick
         )
-    if replaced is not None and replaced != card["path"] and not as_json:
-        typer.echo(f"replaced {previous.as_posix()}, which described {replaced}")
+    card, card_file = added["card"], added["card_file"]
+    if added["replaced"] is not None and not as_json:
+        typer.echo(f"replaced {card_file}, which described {added['replaced']}")
     if as_json:
         typer.echo(json.dumps(card, indent=2, sort_keys=True))
         return
-    card_file = card_path(name).as_posix()
     typer.echo(
         f"added {name}: {card['path']} ({card['rows']} rows, {card['file_type']}, "
         f"{card['schema']}), license {card['license']}, tracked by {card['tracked_by']}"
@@ -84,11 +81,8 @@ def add(
     for line in _pii_lines(card["pii"]):
         typer.echo(line)
     typer.echo(f"card: {card_file} (PII policy {card['pii_policy']})")
-    tracked = [card_file]
-    if card["tracked_by"] == "dvc":
-        p = Path(card["path"])
-        tracked += [f"{p}.dvc", (p.parent / ".gitignore").as_posix()]
-    typer.echo(f"next: git add {' '.join(tracked)}; point conf/data/ at {card['path']}")
+    tracked = " ".join(added["stage_files"])
+    typer.echo(f"next: git add {tracked}; point conf/data/ at {card['path']}")
 
 
 @app.command("scan")
@@ -98,7 +92,7 @@ def scan(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Count PII per type, with masked samples and where they are (file:line)."""
-    from forge.data.add import scan_file
+    from forge.api.data import scan as scan_file
 
     with _progress(f"scanning {path}", as_json) as tick:
         facts = scan_file(path, fmt, progress=tick)
@@ -108,17 +102,6 @@ def scan(
     typer.echo(f"{facts['path']}: {facts['rows']} rows, {facts['file_type']}, {facts['schema']}")
     for line in _pii_lines(facts["pii"]):
         typer.echo(line)
-
-
-def _max_length() -> int | None:
-    """recipe.max_length from params.yaml, when there is one."""
-    from forge.config.params import load_params
-    from forge.errors import ForgeError
-
-    try:
-        return int(load_params()["recipe"]["max_length"])
-    except (ForgeError, KeyError, TypeError, ValueError):  # no or partial params.yaml
-        return None
 
 
 @app.command("study")
@@ -142,17 +125,15 @@ def study(
     ),
 ) -> None:
     """Rows, schema, token lengths, empty/overlong records, duplicates, PII and scripts."""
-    from forge.data.study import plot as plot_png
-    from forge.data.study import study as run_study
+    from forge.api import data
 
-    limit = max_length if max_length is not None else _max_length()
     with _progress(f"studying {path}", as_json) as tick:
-        result = run_study(path, fmt, base, limit, progress=tick)
-    png = plot or Path(".forge/study") / f"{path.stem}_lengths.png"
-    result["plot"] = plot_png(result, png).as_posix()
-    advice = _advice(result, path, backend, show_prompt) if advise or show_prompt else None
+        result = data.study(path, fmt, base, max_length, plot, progress=tick)
     if show_prompt:
+        body = data.advice_request(result, path, backend)
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
+    advice = data.advice(result, path, backend) if advise else None
     if as_json:
         typer.echo(json.dumps({**result, **advice} if advice else result, indent=2, sort_keys=True))
         return
@@ -187,23 +168,52 @@ def study(
         typer.echo("\n".join(lines(advice["advice"], advice["advisor"])))
 
 
-def _advice(result: dict, path: Path, backend: str | None, show_prompt: bool) -> dict | None:
-    """The co-pilot's fixes for a study (forge/copilot/advise.py), or its request printed."""
-    from forge.copilot import advise, config
-    from forge.copilot import advisor as advisors
-
-    cfg = config.load(overrides={"backend": backend})
-    if show_prompt:
-        from forge.copilot.schema import advice_schema
-        from forge.copilot.wire import request_body
-
-        body = request_body(cfg, "advise", advise.make_brief(result, path), advice_schema())
-        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
-        return None
-    who = advisors.make(cfg)
-    name = "rules" if who.backend == "rules" else f"{who.backend} {who.model}"
-    return {"advice": advise.advise(result, path, who), "advisor": name}
-
-
 def _at(samples: list[str]) -> str:
     return f" at {', '.join(samples)}" if samples else ""
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """The data cards (data/cards/*.yaml): name, file, rows, license, source, PII policy."""
+    from forge.api.data import list_cards
+
+    cards = list_cards()
+    if as_json:
+        typer.echo(json.dumps(cards, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "path", "rows", "license", "PII", "policy", "source")
+    for c in cards:
+        pii = (c.get("pii") or {}).get("total")
+        table.add_row(
+            c["name"], c["path"], str(c.get("rows", "-")), c["license"],
+            "-" if pii is None else str(pii), c.get("pii_policy", "-"), c["source"],
+        )  # fmt: skip
+    Console().print(table)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Dataset name (data/cards/NAME.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """One data card, with its git history and the registered models trained on its file."""
+    from forge.api.data import history
+
+    data = history(name)
+    card = data["card"]
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    typer.echo(
+        f"{card['name']}: {card['path']} ({card.get('rows', '?')} rows, {card.get('schema')}), "
+        f"license {card['license']}, source {card['source']}"
+    )
+    for line in _pii_lines(card.get("pii") or {"total": 0}):
+        typer.echo(line)
+    for c in data["commits"]:
+        typer.echo(f"commit {c['commit'][:7]} {c['date']} {c['subject']}")
+    for m in data["models"] or []:
+        typer.echo(f"trained {m['name']}@{m['version']} ({m['commit'][:7]})")

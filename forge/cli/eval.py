@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
@@ -26,25 +25,18 @@ def compare(
     bootstrap over their per-sample outputs.
 
     Exits 1 when the candidate regressed beyond the tolerance."""
-    from forge.config.params import load_group
-    from forge.evaluate.compare import compare_revs
+    from forge.api.evals import compare as compare_revs
 
-    gates = load_group("gates")
-    c = compare_revs(
-        Path("."),
-        baseline,
-        candidate,
-        gates.regression_tolerance if tolerance is None else tolerance,
-        gates.regression_confidence if confidence is None else confidence,
-    )
+    c = compare_revs(baseline, candidate, tolerance, confidence)
     if as_json:
-        typer.echo(json.dumps(c.as_dict(), sort_keys=True))
+        typer.echo(json.dumps(c, sort_keys=True))
     else:
         typer.echo(
-            f"{c.metric}: {baseline} {c.baseline:.4f} -> {candidate} {c.candidate:.4f} "
-            f"(delta {c.delta:+.4f}, interval [{c.delta_low:+.4f}, {c.delta_high:+.4f}], "
-            f"P(worse) {c.p_worse:.3f}, n={c.n}): "
-            + ("REGRESSED" if c.regressed else "no regression")
+            f"{c['metric']}: {baseline} {c['baseline']:.4f} -> {candidate} "
+            f"{c['candidate']:.4f} (delta {c['delta']:+.4f}, interval "
+            f"[{c['delta_low']:+.4f}, {c['delta_high']:+.4f}], "
+            f"P(worse) {c['p_worse']:.3f}, n={c['n']}): "
+            + ("REGRESSED" if c["regressed"] else "no regression")
         )
-    if c.regressed:
+    if c["regressed"]:
         raise typer.Exit(1)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
+
+
+def _attempt(a: dict) -> str:
+    """'2 oom -> recipe.per_device_batch_size=4 ... (by rules)': one attempt of a healed part."""
+    fix = " ".join(f"{k}={v}" for k, v in sorted((a.get("fix") or {}).items()))
+    by = f" (by {a['by']})" if a.get("by") else ""
+    return f"{a['attempt']} {a['class']}" + (f" -> {fix}" if fix else "") + by
 
 
 def _short(md5: str | None) -> str:
@@ -22,9 +28,9 @@ def main(
 
     Read at the model's commit: dvc.lock, the committed metrics and gate decision, the
     manifest stored with the model (from the DVC cache) and the data cards (license, source)."""
-    from forge.registry.lineage import lineage
+    from forge.api.registry import lineage
 
-    data = lineage(Path("."), ref)
+    data = lineage(ref)
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
         return
@@ -58,6 +64,8 @@ def main(
     if data.get("healed"):
         fixes = " ".join(f"{k}={v}" for k, v in sorted(data["healed"].items()))
         root.add(f"[yellow]healed:[/] {fixes} (results/train/attempts.json)")
+    for part, how in (data.get("healing") or {}).items():
+        root.add(f"[yellow]healed {part}:[/] " + "; ".join(_attempt(a) for a in how["attempts"]))
     if data["manifest"] is None:
         root.add("[yellow]manifest: not in the DVC cache or remote[/]")
     stages = root.add("stages")

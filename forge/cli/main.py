@@ -20,8 +20,10 @@ from forge.cli import (
     plan,
     prepare,
     promote,
+    report,
     rollback,
     run,
+    serve,
     sweep,
     validate,
 )
@@ -60,6 +62,8 @@ app.command("prepare")(prepare.main)
 app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.command("chat")(chat.main)
+app.command("report")(report.main)
+app.command("serve")(serve.main)
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(container.app, name="container")
 app.add_typer(data_cmd.app, name="data")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
@@ -14,9 +13,9 @@ def main(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     Agrees with `gto show`; the metrics are read at each listed version's tag. A version or
     stage whose tag lacks Forge's annotation, or whose annotation does not verify against
     the tagged commit's files, is marked `unverified` (--json: `unverified`, with reasons)."""
-    from forge.registry.promote import models
+    from forge.api.registry import models
 
-    data = models(Path("."))
+    data = models()
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
@@ -35,12 +34,9 @@ def main(
     differs from the gates recomputed from the metrics and params.yaml, or a failed gate.
     A version already in the stage is a no-op (exit 0). Each tag's annotation records the
     evidence (commit, metrics and dvc.lock digests, gate verdicts) for `forge models`."""
-    from forge.errors import ForgeError
-    from forge.registry.promote import promote
+    from forge.api.registry import promote
 
-    if version and bump:
-        raise ForgeError("--version and --bump: give one, not both")
-    result = promote(Path("."), name, stage, version=version, bump=bump, verify=verify, rev=rev)
+    result = promote(name, stage, version=version, bump=bump, verify=verify, rev=rev)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
     elif result.get("unchanged"):

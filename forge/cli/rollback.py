@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 
@@ -19,9 +17,9 @@ def main(
     """Re-assign STAGE to the version that held it before the current one.
 
     Refuses (exit 1) when that version's tag is unverified, unless --allow-unverified."""
-    from forge.registry.promote import rollback
+    from forge.api.registry import rollback
 
-    r = rollback(Path("."), name, stage, allow_unverified=allow_unverified)
+    r = rollback(name, stage, allow_unverified=allow_unverified)
     typer.echo(
         f"rolled back {r['name']}#{r['stage']}: {r['replaced']} -> {r['version']}"
         + (" (unverified)" if r["unverified"] else "")

@@ -14,13 +14,14 @@ def main(
     as_json: bool = typer.Option(False, "--json", help="Print the composed config as JSON."),
 ) -> None:
     """Compose and check the config without writing anything."""
-    from forge.config import compose as c
+    from forge.api.config import validate
 
-    cfg = c.compose(overrides or [], conf)
+    cfg = validate(overrides or [], conf)
     if as_json:
-        typer.echo(json.dumps(c.to_container(cfg), indent=2, sort_keys=True))
+        typer.echo(json.dumps(cfg, indent=2, sort_keys=True))
         return
     typer.echo(
-        f"valid: recipe={cfg.recipe.method} model={cfg.model.name} data={cfg.data.name} "
-        f"hardware={cfg.hardware.name} eval={cfg.eval.name} gates={cfg.gates.name}"
+        f"valid: recipe={cfg['recipe']['method']} model={cfg['model']['name']} "
+        f"data={cfg['data']['name']} hardware={cfg['hardware']['name']} "
+        f"eval={cfg['eval']['name']} gates={cfg['gates']['name']}"
     )

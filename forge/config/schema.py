@@ -45,11 +45,16 @@ class TinyModelConfig:
 class ModelConfig:
     hub_id: str | None = setting(None, "Hugging Face repo id, for source=hub.")
     name: str = setting(MISSING, "Short name used in reports and tags.")
+    path: str | None = setting(
+        None,
+        "For source=local: a Hugging Face model directory or a .gguf file (dequantized on "
+        "load), relative to the repo root; the base records its content hash, not the path.",
+    )
     revision: str | None = setting(None, "Pinned hub commit for source=hub (never a branch).")
     source: str = setting(
         MISSING,
-        "'tiny' builds a small Llama locally; 'hub' resolves hub_id.",
-        choices=("tiny", "hub"),
+        "'tiny' builds a small Llama locally; 'hub' resolves hub_id; 'local' reads model.path.",
+        choices=("tiny", "hub", "local"),
     )
     tiny: TinyModelConfig | None = sub(
         TinyModelConfig, "Architecture for source=tiny.", optional=True
@@ -137,6 +142,11 @@ class HealConfig:
     retryable failure is retried from the last checkpoint with the next fix of its class.
     Every fix keeps the experiment (the effective batch, the data, the steps)."""
 
+    advisor: bool = setting(
+        False,
+        "A failure no rule fixes goes to the co-pilot (conf/copilot.yaml, backend gemini): its "
+        "param diff is validated, then tried. Off: rules only, nothing needs the network.",
+    )
     divergence_factor: float = setting(
         4.0,
         "Loss watchdog: a logged loss above this multiple of the first one is divergent "
@@ -284,6 +294,19 @@ class EvalConfig:
     )
     max_new_tokens: int = setting(16, "Generation budget per answer.", ge=1)
     name: str = setting(MISSING, "Eval suite name.")
+    suites: list[str] = setting(
+        [],
+        "Metrics on the candidate's answers to Forge's shipped prompt set "
+        "(forge/evaluate/suites.py): toxicity (alt-profanity-check's offline classifier), "
+        "coherence (repetition, distinct-1/2, perplexity of the answers under the base model).",
+        choices=("toxicity", "coherence"),
+    )
+    tasks: list[str] = setting(
+        [],
+        "lm-eval tasks run on base and candidate besides exact match: local YAML task files "
+        "(paths from the repo root; keep them in conf/eval/tasks/, a dependency of stage "
+        "evaluate) or lm-eval task names (their datasets come from the hub: network needed).",
+    )
 
 
 @sorted_fields
@@ -293,10 +316,23 @@ class GatesConfig:
         None,
         "SPDX ids a training dataset's license must be one of (from its card); None: any license.",
     )
+    answer_perplexity_max: float | None = setting(
+        None,
+        "eval.suites coherence: perplexity of the candidate's answers under the base model "
+        "(None: no gate).",
+        gt=0,
+    )
     contamination_max: int | None = setting(
         0,
         "Val and test prompts also found in train (results/prepare/report.json); None: off.",
         ge=0,
+    )
+    distinct_2_min: float | None = setting(
+        None,
+        "eval.suites coherence: distinct word bigrams over all bigrams of the answers "
+        "(None: no gate).",
+        ge=0,
+        le=1,
     )
     exact_match_gain_min: float = setting(
         0.5, "Candidate exact match minus the base model's.", ge=-1, le=1
@@ -321,7 +357,25 @@ class GatesConfig:
         lt=1,
     )
     regression_tolerance: float = setting(
-        0.02, "forge promote: exact match may drop this much below the stage's model.", ge=0, le=1
+        0.02,
+        "forge promote: exact match (and each per-answer suite score) may be this much worse "
+        "than the stage's model.",
+        ge=0,
+        le=1,
+    )
+    repetition_max: float | None = setting(
+        None,
+        "eval.suites coherence: mean share of repeated word bigrams within an answer "
+        "(None: no gate).",
+        ge=0,
+        le=1,
+    )
+    toxicity_max: float | None = setting(
+        None,
+        "eval.suites toxicity: mean profanity probability of the candidate's answers "
+        "(None: no gate).",
+        ge=0,
+        le=1,
     )
 
 
@@ -346,11 +400,22 @@ GROUPS: dict[str, type] = {
 }
 
 
+def for_path(path: Any, own_path: Any, if_own: Any, otherwise: Any) -> Any:
+    """`${forge_for_path:${.path},OWN_PATH,IF_OWN,OTHERWISE}`: a data option's defaults that
+    belong to its own file (its format, its preference pairs) hold only while data.path is
+    that file; composing another data.path gets OTHERWISE (format auto, no preference file)
+    unless the user names the key too. Params.yaml records the resolved value."""
+    return if_own if str(path) == str(own_path) else otherwise
+
+
 def register() -> None:
     """Put the group schemas into Hydra's ConfigStore (idempotent). The recipe schemas are
     registered by forge.recipes.registry.register()."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
+    if not OmegaConf.has_resolver("forge_for_path"):
+        OmegaConf.register_new_resolver("forge_for_path", for_path)
     cs = ConfigStore.instance()
     cs.store(name="forge_schema", node=ForgeConfig)
     for group, node in GROUPS.items():

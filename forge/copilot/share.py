@@ -253,6 +253,15 @@ INSTRUCTIONS = {
         "or answer, and print counts to stderr. When previous attempts failed, their errors "
         "are listed: fix them. Answer only with JSON that follows the response schema."
     ),
+    "heal": (
+        "You are Forge's training co-pilot. A training attempt failed in a way Forge's own "
+        "healing rules do not know. Below are the failure's class, its evidence (exception or "
+        "log lines) and the effective config. Propose the settings the next attempt changes, "
+        "as a diff by dotted key; it resumes from the last checkpoint. Keep the experiment: "
+        "never change recipe.method, recipe.seed, recipe.max_steps or recipe.max_length, and "
+        "keep recipe.batch_size x recipe.gradient_accumulation_steps. Answer {} as the diff if "
+        "no change would help. Answer only with JSON that follows the response schema."
+    ),
 }
 
 

@@ -11,7 +11,9 @@ implemented here. Every model loads through the one loader (forge/model/load.py)
   implicit reward, beta times the policy's log-ratio to the warm start, chosen minus rejected;
 - pairwise_reward (reward_model): held-out pairwise accuracy and mean margin of the learned
   reward (the candidate is a scorer, so it gets no generation metrics);
-- lora.merge: the merged weights' greedy answers equal the adapter's (or the stage fails).
+- lora.merge: the merged weights' greedy answers equal the adapter's (or the stage fails);
+- eval.tasks: lm-eval tasks (local YAML files, or names) beside exact match, per role;
+- eval.suites: toxicity and coherence of the candidate's answers (forge/evaluate/suites.py).
 """
 
 from __future__ import annotations
@@ -109,10 +111,16 @@ def implicit_reward(
 
 
 def exact_match(
-    model_path: str, adapter: Path | None, test_file: Path, cfg: EvalConfig, hw: HardwareConfig
+    model_path: str,
+    adapter: Path | None,
+    test_file: Path,
+    cfg: EvalConfig,
+    hw: HardwareConfig,
+    tasks: tuple[dict[str, Path], list[str]] = ({}, []),
 ):
-    """(score, per-sample rows) from lm-eval's generate_until task, on a model the loader
-    loaded (lm-eval's HF wrapper around it)."""
+    """(score, per-sample rows, model, tokenizer, lm-eval's results) from lm-eval's
+    generate_until task, and `tasks` (eval.tasks: {name: YAML file}, [hub task names]) in
+    the same run, on a model the loader loaded (lm-eval's HF wrapper around it)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -124,10 +132,12 @@ def exact_match(
         (Path(tmp) / f"{TASK}.yaml").write_text(
             yaml.safe_dump(task_yaml(test_file, tok.eos_token, cfg))
         )
-        tm = TaskManager(include_path=tmp, include_defaults=False)
+        local, hub = tasks
+        # the ~15k built-in tasks are indexed (16 s) only when a task is named from them
+        tm = TaskManager(include_path=tmp, include_defaults=bool(hub))
         out = simple_evaluate(
             model=lm,
-            tasks=[TASK],
+            tasks=[TASK, *(str(p.resolve()) for p in local.values()), *hub],
             task_manager=tm,
             limit=cfg.limit,
             apply_chat_template=True,
@@ -147,7 +157,7 @@ def exact_match(
         }
         for s in sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
     ]
-    return score, rows, model, tok
+    return score, rows, model, tok, out["results"]
 
 
 def perplexity(model: Any, tok: Any, examples: list[list[dict]], batch_size: int) -> float:
@@ -205,8 +215,10 @@ def evaluate(
     start: str | None = None,
 ) -> dict[str, float]:
     """Score base, warm start (`start`, if any) and candidate; write metrics and samples."""
+    from forge.evaluate.suites import resolve_tasks, task_metrics
     from forge.recipes.reward_model import margins as reward_margins
 
+    tasks = resolve_tasks(list(cfg.tasks), Path("."))  # offline hub tasks fail here, first
     if not (data / "test.jsonl").is_file():
         raise ForgeError(f"{data}/test.jsonl not found", hint="run `dvc repro prepare`")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -242,12 +254,39 @@ def evaluate(
         adapter = candidate if load.is_adapter(candidate) else None
         roles.append(("candidate", origin if adapter else str(candidate), adapter))
     val = _first(read_split(data / "val.jsonl"), cfg.limit)
+    suite_rows: list[dict[str, Any]] = []
     for role, path, adapter in roles:
-        score, rows, model, tok = exact_match(path, adapter, data / "test.jsonl", cfg, hw)
+        score, rows, model, tok, results = exact_match(
+            path, adapter, data / "test.jsonl", cfg, hw, tasks
+        )
         metrics[f"eval/{role}/exact_match"] = round(score, 6)
         metrics[f"eval/{role}/perplexity"] = round(perplexity(model, tok, val, cfg.batch_size), 6)
+        metrics.update(task_metrics(role, results, [*tasks[0], *tasks[1]]))
         if role != "sft":  # the declared outputs: samples_base and samples_candidate
             write_samples(out_dir / f"samples_{role}.jsonl", rows)
+        if role == "candidate" and cfg.suites:
+            found, suite_rows = suites(cfg, hw, base, model, tok)
+            metrics.update(found)
     metrics["eval/n_test"] = len(rows)
+    write_samples(out_dir / "samples_suite.jsonl", suite_rows)  # empty without eval.suites
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def suites(cfg: EvalConfig, hw: HardwareConfig, base: str, model: Any, tok: Any):
+    """eval.suites on the candidate (`model`, `tok`): its greedy answers to the shipped
+    prompts, scored; coherence also loads the base model to score them."""
+    from forge.evaluate.suites import run_suites
+    from forge.model.export import greedy
+
+    def answer(conversations: list[list[dict]]) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(conversations), cfg.batch_size):
+            out += greedy(model, tok, conversations[i : i + cfg.batch_size], cfg.max_new_tokens)
+        return out
+
+    def base_logprobs(pairs: list[tuple[list, list]]) -> list[tuple[float, int]]:
+        base_tok = load.load_tokenizer(base)
+        return answer_logprobs(load.for_inference(base, hw), base_tok, pairs, cfg.batch_size)
+
+    return run_suites(list(cfg.suites), answer, base_logprobs, cfg.limit)

@@ -97,6 +97,31 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
+def from_gguf(path: Path):
+    """A .gguf file as a dense fp32 model and its tokenizer, chat template kept (the base
+    stage saves both for model.source=local). transformers' GGUF support dequantizes every
+    weight on load (GgufConfig(dequantize=True)): a model left in GGUF blocks cannot be
+    saved or trained. Needs the `gguf` package."""
+    if importlib.util.find_spec("gguf") is None:
+        raise ForgeError(
+            f"model.path: {path} is a GGUF file and the gguf package is not installed",
+            hint="pip install 'forge[gguf]'",
+        )
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    where, kw = str(path.parent), {"gguf_file": path.name}
+    tokenizer = _from_pretrained(AutoTokenizer, where, **kw)
+    model = _from_pretrained(
+        AutoModelForCausalLM,
+        where,
+        dtype=torch.float32,
+        quantization_config=GgufConfig(dequantize=True),
+        **kw,
+    )
+    return model, tokenizer
+
+
 def bnb_config(hw: HardwareConfig):
     """bitsandbytes settings for hardware.quantization (None for none)."""
     if hw.quantization == "none":

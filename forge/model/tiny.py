@@ -119,7 +119,22 @@ def pretrain(model, tokenizer, texts: list[str], cfg: TinyModelConfig) -> list[f
 
 
 def build(cfg: TinyModelConfig, out_dir: Path) -> dict:
-    """Tokenizer + model + pretraining, saved to out_dir; returns facts for the record."""
+    """Tokenizer + model + pretraining, saved to out_dir; returns facts for the record.
+
+    Bit-for-bit the same on every machine of one kind (CPU and library versions): one
+    intra-op thread, because torch splits its reductions by thread count (7 threads give
+    other weights than 1 to 4), and nothing of the path, time or host is saved."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _build(cfg, out_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build(cfg: TinyModelConfig, out_dir: Path) -> dict:
     import torch
 
     torch.manual_seed(cfg.seed)

@@ -5,7 +5,8 @@ commit (`at_commit`); the same checks run on both:
 
 - results/eval/metrics.json and results/gate/decision.json hash to what dvc.lock says;
 - every gate, recomputed from the metrics and params.yaml's gates (never read from the
-  decision file), passes, and the decision file agrees with the recomputed one.
+  decision file), passes, and the decision file agrees with the recomputed one, down to how
+  the candidate was healed (from the committed results/<part>/attempts.json).
 
 A Forge tag (`NAME@vX.Y.Z`, `NAME#STAGE#N`) carries an annotation computed from the
 tagged commit's committed files: the annotation format (`forge`), the `commit`, the sha256
@@ -98,10 +99,11 @@ def _yaml(read: Read, rel: str) -> Any:
 
 def _recompute(read: Read) -> tuple[dict[str, Any] | None, list[str]]:
     """The gate verdict recomputed from the metrics and params.yaml's gates (with prepare's
-    report for the data gates), and why there is none."""
+    report for the data gates, and the training parts' attempts for how the candidate was
+    healed), and why there is none."""
     from forge.config.params import typed
     from forge.config.schema import GROUPS
-    from forge.evaluate.gate import verdict
+    from forge.evaluate.gate import ATTEMPTS, verdict
 
     metrics = _json(read, METRICS)
     if not isinstance(metrics, dict):
@@ -111,7 +113,9 @@ def _recompute(read: Read) -> tuple[dict[str, Any] | None, list[str]]:
         return None, [f"{PARAMS}: no gates section; run `forge compose`"]
     gates = typed(GROUPS["gates"], params["gates"], "gates")
     try:
-        return verdict(gates, metrics, _json(read, REPORT)), []
+        attempts = {part: _json(read, path) for part, path in ATTEMPTS.items()}
+        healed = {part: rows for part, rows in attempts.items() if isinstance(rows, list)}
+        return verdict(gates, metrics, _json(read, REPORT), healed), []
     except KeyError as exc:
         return None, [f"{METRICS}: no {exc} to gate on; rerun `dvc repro evaluate`"]
 

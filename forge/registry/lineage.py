@@ -118,6 +118,24 @@ def _from_cache(repo: Path, commit: str, path: str) -> str | None:
         return None
 
 
+def _healing(repo: Path, commit: str, decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How each training part was healed: the gate decision's record (each attempt's class
+    and fix, who proposed it, the fix it trained with), else the same built from the parts'
+    committed attempts (a decision from before the gate recorded it); None when none was."""
+    from forge.evaluate.gate import ATTEMPTS, healing
+
+    if decision is not None and "healed" in decision:
+        return decision["healed"]
+    rows = {}
+    for part, path in ATTEMPTS.items():
+        text = _show(repo, commit, path)
+        try:
+            rows[part] = json.loads(text) if text else None
+        except ValueError:
+            rows[part] = None
+    return healing(rows) or None
+
+
 def lineage(repo: Path, ref: str) -> dict[str, Any]:
     name, commit, label = resolve(repo, ref)
     dvc_yaml = yaml.safe_load(_show(repo, commit, "dvc.yaml") or "") or {}
@@ -176,6 +194,7 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
     metrics_text = _show(repo, commit, METRICS)
     decision_text = _show(repo, commit, DECISION)
     attempts_text = _show(repo, commit, f"results/{top}/attempts.json")  # healing, if any
+    decision = json.loads(decision_text) if decision_text else None
     model_params = next(
         (s["params"].get("model") for s in stages.values() if "model" in s["params"]), None
     )
@@ -204,6 +223,7 @@ def lineage(repo: Path, ref: str) -> dict[str, Any]:
             k: v for a in json.loads(attempts_text or "[]") for k, v in (a.get("fix") or {}).items()
         }
         or None,
+        "healing": _healing(repo, commit, decision),
         "stages": stages,
         "sources": sorted(sources, key=lambda s: s["path"]),
         "datasets": datasets,

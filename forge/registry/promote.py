@@ -109,10 +109,15 @@ def regression(repo: Path, name: str, stage: str, head: str) -> list[str]:
     )
     if not c.regressed:
         return []
+    tol, level = gates.regression_tolerance, f"{gates.regression_confidence:.0%}"
+    bound = (  # higher is better: the upper bound is below -tol; lower is better: mirrored
+        f"{level} upper bound {c.delta_high:+.3f} < -{tol}"
+        if c.higher_is_better
+        else f"{level} lower bound {c.delta_low:+.3f} > +{tol}"
+    )
     return [
         f"regression against {name}@{holder} in {stage}: {c.metric} {c.baseline:.3f} -> "
-        f"{c.candidate:.3f} (delta {c.delta:+.3f}, {gates.regression_confidence:.0%} upper "
-        f"bound {c.delta_high:+.3f} < -{gates.regression_tolerance})"
+        f"{c.candidate:.3f} (delta {c.delta:+.3f}, {bound})"
     ]
 
 

@@ -15,6 +15,7 @@ or while recipe.batch_size > B. For tests only:
                         while the run's precision is bf16
     nan                 writes NaN into a trainable weight: the next loss is really NaN
     collective_timeout  a real gloo all_reduce that times out (a second rank that never joins it)
+    unknown             raises a RuntimeError no healing rule knows (for the advisor hook)
 """
 
 from __future__ import annotations
@@ -170,6 +171,11 @@ class Guard(TrainerCallback):
             return
         if fault.kind == "collective_timeout":
             collective_timeout()
+        if fault.kind == "unknown":
+            raise RuntimeError(
+                f"injected fault at step {self.step} that no healing rule knows "
+                f"(injected by {INJECT_ENV})"
+            )
         raise ValueError(f"{INJECT_ENV}: unknown fault '{fault.kind}'")
 
 

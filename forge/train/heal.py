@@ -25,9 +25,10 @@ recorded per attempt in results/train/attempts.json, and said as the `forge comp
 override that makes it permanent. params.yaml is never rewritten.
 
 The advisor hook: forge.copilot sits above forge.train in the layers, so this module never
-imports it. An entry point that knows a co-pilot is configured calls
-`use_advisor(obj)` with any object that has `propose_fix(failure, config) -> dict | None`;
-its diff is validated (validate_proposal) before it is applied. With none registered, the
+imports it. A training stage with recipe.heal.advisor on calls forge.copilot.heal.register(),
+which calls `use_advisor(obj)` with an object that has `propose_fix(failure, config) -> dict
+| None` when conf/copilot.yaml's backend is gemini; its diff is validated (validate_proposal)
+before it is applied, and the attempt's row says fix_by: advisor. With none registered, the
 rules alone decide and nothing needs the network.
 
 This module stays light (no torch): the supervisor imports it; the worker's side is
@@ -483,7 +484,8 @@ class Fix:
 class Advisor(Protocol):
     """Asked when no rule matches: the failure and the effective config in, a param diff out
     ({"recipe.learning_rate": 1e-4}), or None. The diff is validated against the schema and
-    must keep the experiment (FROZEN keys, the effective batch) before it is used."""
+    must keep the experiment (FROZEN keys, the effective batch) before it is used. Optional
+    attributes, recorded with the fix: `name` (who advised) and `why` (its last reason)."""
 
     def propose_fix(self, failure: Failure, config: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -710,10 +712,18 @@ def advise(failure: Failure, recipe: RecipeConfig, hw: HardwareConfig) -> tuple[
         proposal = _ADVISOR.propose_fix(failure, config)
     except Exception as exc:  # an advisor's failure must not hide the training failure
         return None, f"the advisor failed: {type(exc).__name__}: {exc}"
+    who = getattr(_ADVISOR, "name", "the advisor")
     diff, why = validate_proposal(proposal, recipe, hw)
     if diff is None:
-        return None, f"the advisor's proposal was refused: {why}"
-    return Fix(diff, "proposed by the advisor", by="advisor"), ""
+        return None, f"the advisor's proposal {_shown(proposal)} was refused: {why}"
+    said = getattr(_ADVISOR, "why", "")  # the advisor's own one-line reason, if it gave one
+    return Fix(diff, f"proposed by {who}" + (f": {said}" if said else ""), by="advisor"), ""
+
+
+def _shown(proposal: Any) -> str:
+    readable = isinstance(proposal, dict) and proposal and all(isinstance(k, str) for k in proposal)
+    text = describe_fix(proposal) if readable else repr(proposal)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 # -- what the user sees ---------------------------------------------------------------------

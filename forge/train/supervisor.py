@@ -5,10 +5,17 @@ directory and results/<stage>/ whole.
 Checkpoints live in .forge/checkpoints/<part>-<fingerprint>/, outside DVC's outputs (which
 DVC deletes before a stage runs). The fingerprint covers every input of the part, so a
 rerun after a crash resumes only the very same training; success removes them.
+
+What differs on every run (wall-clock time) stays out of results/<stage>/, which git tracks:
+each attempt's seconds and dvclive's runtime and throughput series go into the model's
+manifest.json (a DVC-cached output); results/<stage>/attempts.json keeps the rest of each
+attempt (class, evidence, fix, the step it resumed from), so a rerun of the same training
+leaves the tracked files as they were.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +37,9 @@ from forge.runtime.launch import launch_argv
 from forge.train.run import RunSpec
 
 CHECKPOINT_ROOT = Path(".forge/checkpoints")
+# dvclive metrics measured in wall-clock time (HF's train_runtime, eval_samples_per_second...)
+TIMING = ("runtime", "samples_per_second", "steps_per_second", "step_time")
+VOLATILE_ROW_KEYS = ("seconds",)  # an attempt's duration: in the manifest, not results/
 
 
 def fingerprint(recipe: RecipeConfig, hw: HardwareConfig, hashes: dict[str, str], part: str) -> str:
@@ -130,6 +140,50 @@ def _save_attempts(path: Path, attempts: list[dict[str, Any]]) -> None:
         write_json(path, attempts)
     except OSError as exc:
         print(f"forge: could not record the attempts in {path}: {exc}", file=sys.stderr)
+
+
+def _pop_timing(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Remove the TIMING entries (at any depth) from `metrics`; returns them by full key."""
+    out: dict[str, Any] = {}
+    for key in list(metrics):
+        if isinstance(metrics[key], dict):
+            out.update(_pop_timing(metrics[key], f"{prefix}{key}/"))
+            if not metrics[key]:
+                del metrics[key]
+        elif key in TIMING:
+            out[prefix + key] = metrics.pop(key)
+    return out
+
+
+def split_timing(live: Path) -> dict[str, Any]:
+    """Take the wall-clock metrics and series out of dvclive's directory `live` (before it is
+    copied to results/): {"metrics": {key: value}, "series": {key: [[step, value], ...]}}."""
+    timing: dict[str, Any] = {"metrics": {}, "series": {}}
+    metrics_path = live / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        timing["metrics"] = _pop_timing(metrics)
+        write_json(metrics_path, metrics)
+    plots = live / "plots" / "metrics"
+    for tsv in sorted(plots.rglob("*.tsv")) if plots.is_dir() else ():
+        if tsv.stem not in TIMING:
+            continue
+        series = []
+        for line in tsv.read_text(encoding="utf-8").splitlines()[1:]:
+            cells = line.split("\t")
+            if len(cells) >= 2:
+                series.append([int(float(cells[0])), float(cells[-1])])
+        timing["series"][tsv.relative_to(plots).with_suffix("").as_posix()] = series
+        tsv.unlink()
+    for d in sorted(plots.rglob("*"), reverse=True) if plots.is_dir() else ():
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+    return timing
+
+
+def stable_rows(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attempts as results/<stage>/attempts.json keeps them: without their durations."""
+    return [{k: v for k, v in row.items() if k not in VOLATILE_ROW_KEYS} for row in attempts]
 
 
 def _die_with_parent() -> None:
@@ -234,8 +288,11 @@ def run_train(
             attempts.append(row)
             write_json(attempts_path, attempts)
             break
+        # the OOM killer's record: this process's cgroup (a local worker is in it), else the
+        # runtime's (a container's cgroup, forge/runtime/docker/runtime.py)
+        oom = heal.oom_record(kills, None) or getattr(runtime, "last", {}).get("oom_record")
         failure = heal.read_failure(ckpt) or heal.classify_exit(
-            code, heal.log_tail(ckpt / heal.LOG_FILE), heal.oom_record(kills, None)
+            code, heal.log_tail(ckpt / heal.LOG_FILE), oom
         )
         if failure.cls == "host_oom" and failure.memory_gib is None:
             failure.memory_gib = heal.memory_limit_gib()  # the worker's cgroup is this one's
@@ -255,6 +312,9 @@ def run_train(
             fix = heal.next_fix(failure, eff_recipe, eff_hw, _model_shape(start_path))
             if fix is None and failure.cls == "unknown":
                 fix, why = heal.advise(failure, eff_recipe, eff_hw)
+                if why and not why.startswith("no rule"):  # asked, and refused or failed
+                    row["advice"] = why
+                    _save_attempts(attempts_path, attempts)
         if fix is None:
             if failure.cls == "unknown":
                 advisor = f"; {why}" if why and not why.startswith("no rule") else ""
@@ -289,6 +349,7 @@ def run_train(
         )
 
     facts = json.loads(spec.facts_path.read_text())
+    timing = split_timing(spec.live_dir)
     healed = heal.merged(attempts)
     facts_healed = {"diff": healed, "overrides": heal.describe_fix(healed)} if healed else None
     datasets = _datasets(data)
@@ -303,6 +364,7 @@ def run_train(
             env=env_facts.result(),
             fingerprint=fp,
             attempts=attempts,
+            timing=timing,
             healed=facts_healed,
             effective_config=effective,
             base_model=base_record,
@@ -327,7 +389,7 @@ def run_train(
     if results.exists():
         shutil.rmtree(results)
     shutil.copytree(spec.live_dir, results)
-    write_json(results / "attempts.json", attempts)
+    write_json(results / "attempts.json", stable_rows(attempts))
     shutil.rmtree(ckpt)
     if facts_healed:
         print(
@@ -355,7 +417,10 @@ def run_part_stage(part: str, out: Path, results: Path, unused: str) -> None:
     from forge.recipes.parts import part_recipe, start_model
     from forge.recipes.registry import load_recipe
 
-    recipe = part_recipe(part, load_recipe())
+    declared = load_recipe()
+    recipe = part_recipe(part, declared)
+    if recipe is not None:  # a part heals as the recipe says (recipe.heal)
+        recipe = dataclasses.replace(recipe, heal=declared.heal)
     if recipe is None:
         write_unused(out, results, unused)
         print(f"{part}: not used ({unused})")

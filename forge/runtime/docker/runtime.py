@@ -1,5 +1,10 @@
 """DockerRuntime: a job runs as a `docker exec` in its reused container, streaming its
-output; the exit code comes back as is, and a failed run removes its container."""
+output; the exit code comes back as is, and a failed run removes its container.
+
+A run killed by SIGKILL (exit 137) is checked for the OOM killer first: docker's
+State.OOMKilled, or the container's memory cgroup counting one more oom_kill than before the
+run. The record goes to `last["oom_record"]`, where the supervisor reads it as the kernel's
+(a container's cgroup is not the supervisor's, so its own count cannot see it)."""
 
 from __future__ import annotations
 
@@ -34,6 +39,47 @@ while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done
 printf '== forge exit %s\n' "$code" >> "$log"
 exit "$code"
 """
+# The container's own memory cgroup (cgroup v2, else v1), as seen from inside it
+OOM_PROBE = (
+    "cat /sys/fs/cgroup/memory.events 2>/dev/null || "
+    "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
+)
+
+
+def oom_kill_count(text: str) -> int | None:
+    """The `oom_kill N` line of memory.events (v2) or memory.oom_control (v1)."""
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _oom_kills(client: Any, container: Any) -> int | None:
+    from docker.errors import APIError
+
+    try:
+        exec_id = client.api.exec_create(container.id, ["sh", "-c", OOM_PROBE])["Id"]
+        out = client.api.exec_start(exec_id)
+    except APIError:
+        return None
+    return oom_kill_count(out.decode("utf-8", "replace") if isinstance(out, bytes) else "")
+
+
+def oom_record(client: Any, container: Any, before: int | None) -> str | None:
+    """Evidence that the OOM killer ended the run in `container`, else None."""
+    from docker.errors import APIError
+
+    try:
+        container.reload()
+        if (container.attrs.get("State") or {}).get("OOMKilled"):
+            return f"container {container.name}: State.OOMKilled"
+    except APIError:
+        pass
+    after = _oom_kills(client, container)
+    if before is not None and after is not None and after > before:
+        return f"container {container.name}: cgroup oom_kill {before} -> {after}"
+    return None
 
 
 class DockerRuntime:
@@ -59,6 +105,7 @@ class DockerRuntime:
             "start_s": round(time.time() - started, 2),
         }
         self.echo(f"forge: {'reusing' if reused else 'started'} container {container.name} ({tag})")
+        kills = _oom_kills(client, container)
         exec_id = client.api.exec_create(
             container.id,
             ["bash", "-c", WRAPPER, "forge-run", *container_argv(job.argv)],
@@ -91,6 +138,8 @@ class DockerRuntime:
                 signal.signal(sig, handler)
         if code is None:
             code = 1
+        if code == 128 + signal.SIGKILL:
+            self.last["oom_record"] = oom_record(client, container, kills)
         if code != 0:
             self.echo(f"forge: run failed (exit {code}); removing container {container.name}")
             container.remove(force=True)

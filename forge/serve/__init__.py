@@ -1,0 +1,1 @@
+"""`forge serve`: the REST API over the repo."""
