@@ -290,6 +290,22 @@ def test_concurrent_writes_never_interleave(served):
     sh("git", "fsck", "--no-progress", cwd=project)
 
 
+def test_deprecating_a_stage_takes_it_from_its_version_and_keeps_the_history(served):
+    project, url = served
+    held = call(url, "GET", "/models").json()["assistant"]["stage"]
+    stage, version = "prod", held["prod"]
+    change = {"stage": stage, "action": "deprecate"}
+    r = call(url, "PATCH", "/models/assistant/status", key=READ, json=change)
+    assert "may only read" in one_line_error(r, 403)
+    r = call(url, "PATCH", "/models/assistant/status", key=WRITE, json=change)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "assistant", "stage": stage, "version": version}
+    assert stage not in call(url, "GET", "/models").json()["assistant"]["stage"]
+    assert f"assistant#{stage}!#" in sh("git", "tag", cwd=project).stdout  # GTO's unassign
+    r = call(url, "PATCH", "/models/assistant/status", key=WRITE, json=change)
+    assert "nothing to deprecate" in one_line_error(r, 400)
+
+
 def test_register_a_dataset_then_scan_it_through_the_job_queue(served):
     """Last: the card it writes leaves the tree dirty, which promotion would refuse."""
     project, url = served

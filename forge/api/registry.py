@@ -34,6 +34,13 @@ def rollback(name: str, stage: str, allow_unverified: bool = False) -> dict[str,
     return back(Path("."), name, stage, allow_unverified=allow_unverified)
 
 
+def deprecate(name: str, stage: str) -> dict[str, Any]:
+    """Take STAGE away from the version that holds it (no version holds it afterwards)."""
+    from forge.registry.promote import deprecate as withdraw
+
+    return withdraw(Path("."), name, stage)
+
+
 _models_cache: dict[str, Any] = {}
 
 

@@ -48,7 +48,7 @@ def build(
     force: bool = typer.Option(False, "--force", help="Rebuild even if the image exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Build the training image for a target from containers/Dockerfile.<target>."""
+    """Build the training image for a target from `containers/Dockerfile.<target>`."""
     from forge.runtime import docker as d
 
     target = target or d.detect_target("cuda" if d.gpu_capability() else "cpu")

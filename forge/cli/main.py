@@ -13,6 +13,7 @@ from forge.cli import (
     compose,
     container,
     cost,
+    deprecate,
     hw,
     lineage,
     login,
@@ -35,6 +36,7 @@ app = typer.Typer(
     help="Declarative LLM post-training: Hydra configs, a DVC pipeline, gated promotion.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstring paragraphs reflow (rich mode keeps each line break)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -53,6 +55,7 @@ app.command("run")(run.main)
 app.command("sweep")(sweep.main)
 app.command("promote")(promote.main)
 app.command("rollback")(rollback.main)
+app.command("deprecate")(deprecate.main)
 app.command("models")(models.main)
 app.command("hw")(hw.main)
 app.command("cost")(cost.main)

@@ -251,6 +251,26 @@ def rollback(repo: Path, name: str, stage: str, allow_unverified: bool = False) 
             "unverified": why}  # fmt: skip
 
 
+def deprecate(repo: Path, name: str, stage: str) -> dict[str, str]:
+    """Take STAGE away from the version holding it (GTO's unassign: a NAME#STAGE!#N tag, so
+    the history keeps both the assignment and its withdrawal). It lowers trust, so no gate
+    stands in its way; `forge rollback` or a promotion gives the stage a version again."""
+    check_arg("artifact", name)
+    check_arg("--stage", stage)
+    holder = (_gto("show", str(repo)).get(name) or {}).get("stage", {}).get(stage)
+    if holder is None:
+        raise ForgeError(f"{name}#{stage}: no version holds this stage; nothing to deprecate")
+    _gto(
+        "unassign",
+        str(repo),
+        name,
+        version=holder,
+        stage=stage,
+        message=f"forge deprecate: {name}@{holder} leaves {stage}",
+    )
+    return {"name": name, "stage": stage, "version": holder}
+
+
 def _unverified_version(repo: Path, name: str, version: str) -> str | None:
     """Why NAME@VERSION's tag does not verify; None when it does."""
     for event in _gto("history", str(repo), name):

@@ -104,9 +104,10 @@ class Promote(BaseModel):
 
 class StageChange(BaseModel):
     stage: str
-    action: Literal["assign", "rollback"] = Field(
+    action: Literal["assign", "rollback", "deprecate"] = Field(
         description="assign: promote the checked-out commit through the gates; rollback: give "
-        "the stage back to the version that held it before"
+        "the stage back to the version that held it before; deprecate: take the stage away "
+        "from the version holding it"
     )
     version: str | None = None
     allow_unverified: bool = False
@@ -340,7 +341,7 @@ def create_app(keys: Keys, root: Path = Path(".")) -> FastAPI:
 
     @app.patch("/models/{model_id}/status", tags=["models"])
     def model_status(model_id: str, body: StageChange, _: str = Depends(write)) -> dict:
-        """Assign a stage (a promotion, through the same gates) or roll it back."""
+        """Assign a stage (a promotion, through the same gates), roll it back, or deprecate it."""
         from forge.api import ids, registry
 
         ids.check("artifact", model_id)
@@ -349,6 +350,8 @@ def create_app(keys: Keys, root: Path = Path(".")) -> FastAPI:
             if body.version is not None:
                 ids.check("version", body.version, ids.VERSION)
             return jobs.write(lambda: registry.promote(model_id, body.stage, version=body.version))
+        if body.action == "deprecate":
+            return jobs.write(lambda: registry.deprecate(model_id, body.stage))
         return jobs.write(
             lambda: registry.rollback(model_id, body.stage, allow_unverified=body.allow_unverified)
         )
