@@ -58,6 +58,22 @@ def make_project(dest: Path) -> Path:
     return dest
 
 
+def make_probe_project(dest: Path, probe: str, dvc_yaml: str) -> Path:
+    """A small real project without training: Forge's conf/ and params.yaml, real git and
+    DVC, and one stage, stages/probe.py (`probe`'s text), declared by `dvc_yaml`."""
+    shutil.copytree(ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in ("params.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy2(ROOT / rel, dest / rel)
+    (dest / "stages").mkdir()
+    (dest / "stages/probe.py").write_text(probe)
+    (dest / "dvc.yaml").write_text(dvc_yaml)
+    sh("git", "init", "-q", cwd=dest)
+    sh(sys.executable, "-m", "dvc", "init", "-q", cwd=dest)
+    sh("git", "add", "-A", cwd=dest)
+    sh("git", "commit", "-qm", "init", cwd=dest)
+    return dest
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "proj")

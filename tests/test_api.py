@@ -6,13 +6,11 @@ item 4)."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import BIN, ROOT, make_project, sh
+from .conftest import BIN, make_probe_project, make_project, sh
 
 PROBE = '''"""python stages/probe.py -- writes a passing gate decision."""
 import json
@@ -46,17 +44,7 @@ DVC_YAML = """stages:
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("api") / "proj"
-    shutil.copytree(ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("__pycache__"))
-    for rel in ("params.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy2(ROOT / rel, dest / rel)
-    (dest / "stages").mkdir()
-    (dest / "stages/probe.py").write_text(PROBE)
-    (dest / "dvc.yaml").write_text(DVC_YAML)
-    sh("git", "init", "-q", cwd=dest)
-    sh(sys.executable, "-m", "dvc", "init", "-q", cwd=dest)
-    sh("git", "add", "-A", cwd=dest)
-    sh("git", "commit", "-qm", "init", cwd=dest)
-    return dest
+    return make_probe_project(dest, PROBE, DVC_YAML)
 
 
 def header(project: Path) -> str:
@@ -86,7 +74,7 @@ def test_run_without_overrides_reruns_the_last_composed_config(probe: Path, monk
     )
     words = " ".join(sh(forge, "run", "--help", cwd=probe).stdout.replace("│", " ").split())
     assert "With no overrides, forge run reruns the last composed config" in words
-    assert "`forge compose` or `forge run --reset` start from conf/'s defaults" in words
+    assert "forge compose or forge run --reset start from conf/'s defaults" in words
 
 
 def test_the_api_answers_plain_data(tmp_path: Path, monkeypatch):

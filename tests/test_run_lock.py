@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import BIN, GIT_ENV, ROOT, sh
+from .conftest import BIN, GIT_ENV, make_probe_project, sh
 
 PROBE = '''"""python stages/probe.py -- waits for ./go, then writes a passing gate decision."""
 import json
@@ -57,17 +56,7 @@ DVC_YAML = """stages:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("runlock") / "proj"
-    shutil.copytree(ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("__pycache__"))
-    for rel in ("params.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy2(ROOT / rel, dest / rel)
-    (dest / "stages").mkdir()
-    (dest / "stages/probe.py").write_text(PROBE)
-    (dest / "dvc.yaml").write_text(DVC_YAML)
-    sh("git", "init", "-q", cwd=dest)
-    sh(sys.executable, "-m", "dvc", "init", "-q", cwd=dest)
-    sh("git", "add", "-A", cwd=dest)
-    sh("git", "commit", "-qm", "init", cwd=dest)
-    return dest
+    return make_probe_project(dest, PROBE, DVC_YAML)
 
 
 def start(project: Path, *args: str) -> subprocess.Popen:
