@@ -43,6 +43,7 @@ lint: setup ## ruff check, format check and the import-linter layers (pyproject.
 bench: setup ## Benchmarks (ratios against baselines measured in the same run)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	source $(VENV)/bin/activate && python benchmarks/noop_repro.py && python benchmarks/train_overhead.py \
-		&& python benchmarks/pii_scan.py && python benchmarks/sweep.py
+		&& python benchmarks/pii_scan.py && python benchmarks/sweep.py \
+		&& python benchmarks/serve_load.py --train --launches 50
 
 .PHONY: help setup run test test-all test-container lint bench
