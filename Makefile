@@ -36,8 +36,8 @@ test-container: setup ## Container tier against DOCKER_HOST (.ci/run starts an e
 	$(PY) -m pytest -q -s -m container
 
 lint: setup ## ruff check, format check and the import-linter layers (pyproject.toml)
-	$(VENV)/bin/ruff check forge stages tests benchmarks hydra_plugins
-	$(VENV)/bin/ruff format --check forge stages tests benchmarks hydra_plugins
+	$(VENV)/bin/ruff check forge tests benchmarks hydra_plugins setup.py
+	$(VENV)/bin/ruff format --check forge tests benchmarks hydra_plugins setup.py
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: setup ## Benchmarks (ratios against baselines measured in the same run)

@@ -4,12 +4,12 @@
 Each recipe's train stage is compared with a bare TRL script with the same settings.
 
 For each recipe, a scratch dir (a committed git + DVC repo, as dvclive wants) holds a copy
-of models/base, data/prepared and stages/, and params.yaml composed for the recipe with
+of models/base, data/prepared and conf/, and params.yaml composed for the recipe with
 `recipe.max_steps=N`. Stage sft is marked unused, so both start from models/base; rlhf
-first gets a reward model from `python stages/reward.py`, untimed. Then, timed as whole
+first gets a reward model from `python -m forge.stages.reward`, untimed. Then, timed as whole
 subprocesses, bare first: BARE_SCRIPT (the plain TRL trainer of the method, with the
 TrainingArguments, LoRA and method settings the stage derives from the same recipe) and
-`python stages/train.py`. Both see the same examples, so the token count is the same and
+`python -m forge.stages.train`. Both see the same examples, so the token count is the same and
 the ratio is bare seconds over forge seconds; tokens/s uses the mean chat-templated length
 of a train example (prompt and chosen answer for preference methods, prompt plus
 max_completion_length for the RL methods, prompt and answer for KTO's unpaired rows) times
@@ -242,7 +242,7 @@ def scratch(work: Path, src: Path, method: str, steps: int) -> None:
 
     for rel in ("models/base", "data/prepared"):
         shutil.copytree(src / rel, work / rel)
-    for rel in ("stages", "conf"):
+    for rel in ("conf",):
         shutil.copytree(ROOT / rel, work / rel, ignore=shutil.ignore_patterns("__pycache__"))
     # No warm start is trained: models/sft is marked unused below, so both start from
     # models/base (recipe.warm_start.steps stays as composed; validate needs it on tiny).
@@ -298,11 +298,11 @@ def main() -> None:
             hw = load_group("hardware", work / "params.yaml")
             (work / "settings.json").write_text(json.dumps(settings(recipe, hw), indent=2))
             if get(method).reward_model:
-                run("stage reward", [sys.executable, "stages/reward.py"], work)
+                run("stage reward", [sys.executable, "-m", "forge.stages.reward"], work)
             else:
                 (work / "models/reward").mkdir(parents=True)
             bare = run(f"bare TRL {method}", [sys.executable, "bare.py", "settings.json"], work)
-            forge = run(f"forge {method}", [sys.executable, "stages/train.py"], work)
+            forge = run(f"forge {method}", [sys.executable, "-m", "forge.stages.train"], work)
             examples = recipe.max_steps * recipe.batch_size * recipe.gradient_accumulation_steps
             tokens = examples * example_tokens(recipe, src)
             report.append(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-FILES = ["conf", "stages", "forge", "data/raw", "data/cards", "dvc.yaml", "params.yaml",
+FILES = ["conf", "forge", "data/raw", "data/cards", "dvc.yaml", "params.yaml",
          ".dvc/config", ".dvcignore", ".gitignore"]  # fmt: skip
 RATES = ["1e-3", "2e-3", "3e-3", "4e-3"]
 GIT = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",

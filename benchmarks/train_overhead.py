@@ -1,9 +1,9 @@
 # python benchmarks/train_overhead.py [--steps N] [--repeat K] [--json]
 """Throughput of the Forge train stage against a bare TRL SFT script with the same settings.
 
-Both run in one scratch dir (a copy of models/base, data/prepared, params.yaml and stages/,
+Both run in one scratch dir (a copy of models/base, data/prepared and params.yaml,
 in a committed git + DVC repo as dvclive wants), never touching the repo's own outputs:
-`python stages/train.py` as DVC runs it, and BARE_SCRIPT below, a plain SFTTrainer run with
+`python -m forge.stages.train` as DVC runs it, and BARE_SCRIPT below, a plain SFTTrainer run with
 the recipe's settings (same steps, batch, optimiser, schedule, LoRA, checkpoints and evals).
 Each is timed as a whole subprocess, bare first, K times alternately; figures are medians.
 Tokens are the same for both: the mean chat-templated length of a train example (truncated
@@ -158,7 +158,7 @@ def mean_example_tokens(base: Path, train: Path, max_length: int) -> float:
 def scratch_dir(work: Path, params: dict[str, Any], settings: dict[str, Any]) -> None:
     """The stage's inputs, params.yaml (with any --steps applied) and the bare script, in a
     committed git + DVC repo like the project's (else dvclive runs `dvc init` while timed)."""
-    for rel in ("models/base", "data/prepared", "stages"):
+    for rel in ("models/base", "data/prepared"):
         shutil.copytree(ROOT / rel, work / rel, ignore=shutil.ignore_patterns("__pycache__"))
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     (work / "bare_sft.py").write_text(BARE_SCRIPT, encoding="utf-8")
@@ -231,7 +231,7 @@ def main() -> None:
                 shutil.rmtree(work / "bare", ignore_errors=True)
                 argv = [sys.executable, "bare_sft.py", f"{name}.json"]
                 runs[name].append(timed(f"bare TRL ({name})", argv, work))
-            runs["forge"].append(timed("forge", [sys.executable, "stages/train.py"], work))
+            runs["forge"].append(timed("forge", [sys.executable, "-m", "forge.stages.train"], work))
 
     tps = {name: tokens / statistics.median(times) for name, times in runs.items()}
     same = tps["forge"] / tps["bare_same"]

@@ -22,7 +22,6 @@ GIT_ENV = {
 }
 PROJECT_FILES = [
     "conf",
-    "stages",
     "forge",
     "data/raw",
     "data/cards",

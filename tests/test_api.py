@@ -16,7 +16,7 @@ PROBE = '''"""python stages/probe.py -- writes a passing gate decision."""
 import json
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

@@ -295,10 +295,10 @@ def test_train_stage_in_a_container_and_reuse(client, cpu_image, tmp_path):
     the container."""
     proj = make_project(tmp_path / "proj")
     sh(str(BIN / "forge"), "compose", "hardware.runtime=docker", "experiment=quick", cwd=proj)
-    sh(sys.executable, "stages/base.py", cwd=proj)
-    sh(sys.executable, "stages/prepare.py", cwd=proj)
+    sh(sys.executable, "-m", "forge.stages.base", cwd=proj)
+    sh(sys.executable, "-m", "forge.stages.prepare", cwd=proj)
     try:
-        first = sh(sys.executable, "stages/train.py", cwd=proj)
+        first = sh(sys.executable, "-m", "forge.stages.train", cwd=proj)
         started = re.search(r"forge: started container (\S+)", first.stderr)
         assert started, first.stderr[-2000:]
         assert re.search(r"train: 40 steps, loss \d", first.stdout)
@@ -311,7 +311,7 @@ def test_train_stage_in_a_container_and_reuse(client, cpu_image, tmp_path):
         metrics = (proj / "results/train/metrics.json").read_text()
         assert "loss" in metrics
 
-        second = sh(sys.executable, "stages/train.py", cwd=proj)
+        second = sh(sys.executable, "-m", "forge.stages.train", cwd=proj)
         assert f"forge: reusing container {started.group(1)}" in second.stderr
         logs = forge("container", "logs", started.group(1), "--json", cwd=proj)
         runs = [ln for ln in json.loads(logs.stdout)["lines"] if ln.startswith("== forge exit")]

@@ -149,6 +149,8 @@ def test_run_reports_a_failed_repro_as_a_forge_error(capsys, monkeypatch, tmp_pa
     from forge.config import compose
 
     (tmp_path / "params.yaml").write_text("gates: {}\n")
+    sh("git", "init", "-q", cwd=tmp_path)  # forge run needs a repository with a commit
+    sh("git", "commit", "-q", "--allow-empty", "-m", "init", cwd=tmp_path)
     monkeypatch.chdir(tmp_path)  # the run lock goes to tmp_path/.forge
     monkeypatch.setattr(compose, "write", lambda *a, **k: "")
     monkeypatch.setattr(run, "repro", lambda extra, env=None: 3)
@@ -163,7 +165,7 @@ def test_run_reports_a_failed_repro_as_a_forge_error(capsys, monkeypatch, tmp_pa
 
 
 def test_stage_scripts_use_the_same_entry(capsys, monkeypatch):
-    from forge.stage import run_stage
+    from forge.stages import run_stage
 
     monkeypatch.setattr("sys.argv", ["stages/x.py"])
     monkeypatch.delenv("FORGE_DEBUG", raising=False)

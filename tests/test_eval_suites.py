@@ -99,7 +99,7 @@ def test_an_offline_hub_task_stops_the_evaluate_stage_in_one_line(project):
     (project / "models/base").mkdir(parents=True)
     (project / "models/base/forge_base.json").write_text("{}")  # no model: it must not load one
     proc = subprocess.run(
-        [sys.executable, "stages/evaluate.py"],
+        [sys.executable, "-m", "forge.stages.evaluate"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -148,7 +148,7 @@ def _gate(project: Path, metrics: dict, **env: str) -> subprocess.CompletedProce
     report = {"contamination": {"test_in_train": 0, "val_in_train": 0}, "datasets": []}
     (project / "results/prepare/report.json").write_text(json.dumps(report))
     return subprocess.run(
-        [sys.executable, "stages/gate.py"],
+        [sys.executable, "-m", "forge.stages.gate"],
         cwd=project,
         capture_output=True,
         text=True,

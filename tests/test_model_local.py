@@ -121,7 +121,7 @@ def test_a_hub_model_offline_is_one_error_line(project, tmp_path, monkeypatch):
     sh("forge", "compose", "model=qwen2_5_0_5b_instruct", "hardware=a100_80gb", cwd=project)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
-    proc = sh("python", "stages/base.py", cwd=project, check=False)
+    proc = sh("python", "-m", "forge.stages.base", cwd=project, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "forge: error: model.hub_id: Qwen/Qwen2.5-0.5B-Instruct@"

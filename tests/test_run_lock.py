@@ -1,7 +1,7 @@
 """One `forge run` at a time per workspace (issue 17, item 2).
 
 A small real project: Forge's conf/, real git and DVC, and one stage that runs through
-Forge's stage entry (forge.stage.run_stage) and waits for a `go` file, so a test can act
+Forge's stage entry (forge.stages.run_stage) and waits for a `go` file, so a test can act
 while a run is inside `dvc repro`. No training: the stage writes a passing gate decision.
 """
 
@@ -24,7 +24,7 @@ import json
 import time
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 shared stages run once, -j 2, a killed sweep rerun, a Ray head, submitit's local executor.
 
 Stage executions are counted independently of forge and DVC: a sitecustomize on the
-stages' PYTHONPATH appends the name of every stages/<stage>.py that starts to a file."""
+stages' PYTHONPATH appends the name of every `python -m forge.stages.<stage>` that starts to a
+file."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ FAST = ["recipe.max_steps=3", "eval.limit=4", "model.tiny.pretrain_steps=5"]
 COUNTER = """
 import os, sys
 log = os.environ.get("FORGE_TEST_STAGE_LOG")
-if log and sys.argv and sys.argv[0].replace(os.sep, "/").startswith("stages/"):
+argv = getattr(sys, "orig_argv", [])  # at startup, before -m has set sys.argv[0]
+if log and "-m" in argv[:-1] and argv[argv.index("-m") + 1].startswith("forge.stages."):
     with open(log, "a") as f:
-        f.write(sys.argv[0][len("stages/"):-3] + "\\n")
+        f.write(argv[argv.index("-m") + 1][len("forge.stages."):] + "\\n")
 """
 
 

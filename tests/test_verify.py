@@ -1,32 +1,33 @@
 """`forge promote --verify` rebuilds the evidence: metrics improved by hand, with dvc.lock
-and the gate decision made to agree, pass every other check but fail verification."""
+and the gate decision made to agree, pass every other check but fail verification.
+
+The check needs a trained project; tests/test_init.py's slow test calls it in the project
+`forge init && forge run` made, rather than training a second one here."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
-from .conftest import BIN, make_project, sh
+from .conftest import sh
 from .test_pipeline import relock
 
 
-def forge(project: Path, *args: str):
-    return sh(str(BIN / "forge"), *args, cwd=project, check=False)
-
-
-@pytest.mark.slow
-def test_verify_catches_metrics_forged_with_a_consistent_lock(tmp_path: Path):
+def check_verify_catches_forged_metrics(project: Path, forge_bin: str) -> None:
+    """In `project`, a committed passing run: --verify promotes it, then refuses the same run
+    with its perplexity improved by hand and dvc.lock and the decision made to agree.
+    tests/test_init.py runs this in the project that `forge init && forge run` made (one
+    DAG run for both tests)."""
     from forge.config.params import load_group
     from forge.evaluate.gate import verdict
 
-    project = make_project(tmp_path / "proj")
-    assert forge(project, "run").returncode == 0
+    def forge(*args: str):
+        return sh(forge_bin, *args, cwd=project, check=False)
+
     sh("git", "add", "-A", cwd=project)
     sh("git", "commit", "-qm", "demo run", cwd=project)
 
-    proc = forge(project, "promote", "assistant", "--stage", "staging", "--verify")
+    proc = forge("promote", "assistant", "--stage", "staging", "--verify")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("promoted assistant@v0.0.1 to staging")
     assert "forge-verify" not in sh("git", "worktree", "list", cwd=project).stdout
@@ -50,7 +51,7 @@ def test_verify_catches_metrics_forged_with_a_consistent_lock(tmp_path: Path):
     sh("git", "commit", "-qam", "better numbers", cwd=project)
     assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=project).stdout
 
-    proc = forge(project, "promote", "assistant", "--stage", "prod", "--verify")
+    proc = forge("promote", "assistant", "--stage", "prod", "--verify")
     assert proc.returncode == 1
     assert proc.stderr == (
         f"forge: error: --verify: eval/candidate/perplexity: committed "

@@ -52,6 +52,26 @@ def overrides_for(overrides: list[str] | None, reset: bool) -> list[str]:
     return recorded(Path("params.yaml")) or []
 
 
+def require_commit(where: Path = Path(".")) -> None:
+    """DVC experiments and dvclive need a git repo with a commit: say so before any stage."""
+    import subprocess
+
+    from forge.errors import ForgeError
+
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=where, capture_output=True, text=True
+    )
+    if proc.returncode == 0:
+        return
+    inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=where, capture_output=True)
+    if inside.returncode != 0:
+        raise ForgeError("not inside a git repository", hint="run `forge init` here first")
+    raise ForgeError(
+        "this git repository has no commit yet (DVC and dvclive record runs against one)",
+        hint="commit the project first: git add -A && git commit -m 'forge init'",
+    )
+
+
 def run(
     overrides: list[str] | None = None,
     *,
@@ -77,6 +97,7 @@ def run(
 
     drive = repro or (lambda extra, env: globals()["repro"](extra, env))
     chosen = overrides_for(overrides, reset)
+    require_commit()
     with runlock.hold(Path("."), ["forge", "run", *(overrides or [])], wait=wait) as lock:
         with COMPOSE:
             c.write(Path("params.yaml"), chosen)

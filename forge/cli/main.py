@@ -15,6 +15,7 @@ from forge.cli import (
     cost,
     deprecate,
     hw,
+    init,
     lineage,
     login,
     models,
@@ -49,6 +50,7 @@ def _root(
     """Declarative LLM post-training: Hydra configs, a DVC pipeline, gated promotion."""
 
 
+app.command("init")(init.main)
 app.command("compose")(compose.main)
 app.command("validate")(validate.main)
 app.command("run")(run.main)

@@ -104,6 +104,12 @@ def check_overrides(overrides: list[str], conf_dir: Path = Path("conf")) -> list
             problems.append(f"{key}: given twice ({_short(seen[key])!r} and {_short(ov)!r})")
             continue
         seen[key] = ov
+        if key == "forge" or key.startswith("forge."):
+            problems.append(
+                f"{key}: set by Forge itself (forge.version is the installed Forge's version); "
+                "upgrade or reinstall Forge instead of overriding it"
+            )
+            continue
         value = parsed.value()
         if key in GROUPS and value is not None:
             options = _options(conf_dir, key)
@@ -239,7 +245,7 @@ def compose(overrides: list[str], conf_dir: Path = Path("conf")) -> DictConfig:
     except Exception as exc:
         problems = _diagnose(conf_dir, overrides) or [_describe(exc)]
         raise ConfigError(_capped(problems)) from exc
-    problems = [f"{k}: unknown key" for k in cfg.keys() if k not in GROUPS]
+    problems = [f"{k}: unknown key" for k in cfg.keys() if k not in (*GROUPS, "forge")]
     problems += secret_problems(to_container(cfg))
     recipe = None
     try:

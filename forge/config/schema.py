@@ -12,7 +12,7 @@ registry puts those into the ConfigStore.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from forge.config.fields import setting, sorted_fields, sub
@@ -379,9 +379,31 @@ class GatesConfig:
     )
 
 
+def forge_version() -> str:
+    """The installed Forge's version (`${forge_version:}`)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("forge")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "0+unknown"
+
+
+@dataclass
+class ForgeMeta:
+    """forge.version: the installed Forge, which forge compose records in params.yaml. Every
+    stage lists it, so a project's stages depend on their inputs and on the Forge that runs
+    them, never on Forge's source paths; after an upgrade params.yaml drifts until
+    `forge compose` (or `forge run`) rewrites it, and the DAG reruns."""
+
+    version: str = "${forge_version:}"
+
+
 @dataclass
 class ForgeConfig:
     """The whole tree, as written to params.yaml."""
+
+    forge: ForgeMeta = field(default_factory=ForgeMeta)
 
     data: DataConfig = MISSING
     eval: EvalConfig = MISSING
@@ -416,6 +438,8 @@ def register() -> None:
 
     if not OmegaConf.has_resolver("forge_for_path"):
         OmegaConf.register_new_resolver("forge_for_path", for_path)
+    if not OmegaConf.has_resolver("forge_version"):
+        OmegaConf.register_new_resolver("forge_version", forge_version)
     cs = ConfigStore.instance()
     cs.store(name="forge_schema", node=ForgeConfig)
     for group, node in GROUPS.items():

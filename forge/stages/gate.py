@@ -8,7 +8,7 @@ either way, so that the experiment and its verdict are kept for `dvc exp show`."
 import os
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ recipes) it trains nothing and writes a marker saying so."""
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

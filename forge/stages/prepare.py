@@ -3,7 +3,7 @@ and results/prepare/report.json (counts, formats, PII, duplicates, contamination
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ saved tokenizer and the prompts evaluate sends; a mismatch fails the DAG here.""
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

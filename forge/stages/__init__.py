@@ -1,6 +1,9 @@
-"""What every stages/<stage>.py shares: one-line errors and exit codes, `--debug` (or
+"""Forge's packaged DVC stages: dvc.yaml runs each as `python -m forge.stages.<stage>`, in
+this repo and in every project `forge init` writes, so a project holds no Forge source.
+
+What every stage shares (run_stage): one-line errors and exit codes, `--debug` (or
 FORGE_DEBUG=1) for a traceback, and params.yaml checked against the run's record at the
-stage's start and end (forge.runlock). A stage script stays a table of contents."""
+stage's start and end (forge.runlock). A stage module stays a table of contents."""
 
 from __future__ import annotations
 

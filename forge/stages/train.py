@@ -5,7 +5,7 @@ failure no healing rule fixes goes to the co-pilot (forge/copilot/heal.py)."""
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

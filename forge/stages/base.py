@@ -3,7 +3,7 @@ Hugging Face directory copied or a .gguf file dequantized; hub: the pinned revis
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:

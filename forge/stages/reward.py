@@ -4,7 +4,7 @@ reward_model.steps 0 (every recipe but rlhf) it trains nothing and writes a mark
 
 from pathlib import Path
 
-from forge.stage import run_stage
+from forge.stages import run_stage
 
 
 def main() -> None:
