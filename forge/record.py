@@ -1,4 +1,11 @@
-"""A run records itself: git SHA, library versions, seeds, input hashes (STYLE 8)."""
+"""A run records itself: git SHA, library versions, seeds, input hashes (STYLE 8).
+
+Two records, so that a rerun of the same inputs on a machine of the same kind writes the
+same bytes into DVC's outputs: `manifest()` (beside the outputs, DVC-cached) holds only facts
+that the inputs and the kind of machine decide (library versions, seeds, input hashes...);
+`write_volatile()` puts what differs from run to run (the git commit, which is not yet the
+one that will hold dvc.lock; the kernel version; wall-clock time) in `.forge/volatile/
+<stage>.json`, untracked (.forge/ is gitignored) and outside every DVC output."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
+    "forge",  # the installed Forge, whose packaged stages ran (forge.version)
     "torch",
     "transformers",
     "tokenizers",
@@ -64,7 +72,9 @@ def git_sha() -> str | None:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    """Python's and the libraries' versions, and the kind of system (not its kernel
+    version, which differs between machines of the same kind: that is `volatile()`'s)."""
+    out = {"python": sys.version.split()[0], "system": f"{platform.system()}-{platform.machine()}"}
     for lib in LIBRARIES:
         try:
             out[lib] = importlib.metadata.version(lib)
@@ -74,15 +84,33 @@ def versions() -> dict[str, str]:
 
 
 def environment() -> dict[str, Any]:
-    """The code a run ran with: the git commit and the library versions."""
-    return {"git_sha": git_sha(), "versions": versions()}
+    """The code a run ran with, as far as it decides the outputs: the library versions."""
+    return {"versions": versions()}
+
+
+VOLATILE_ROOT = Path(".forge/volatile")
+
+
+def volatile() -> dict[str, Any]:
+    """What a run ran on that differs between runs of the same inputs: the git commit (with
+    "-dirty"; the commit that holds dvc.lock comes later) and the full platform string."""
+    return {"git_sha": git_sha(), "platform": platform.platform()}
+
+
+def write_volatile(stage: str, record: dict[str, Any]) -> Path:
+    """.forge/volatile/<stage>.json: the last run's volatile facts (untracked, outside DVC's
+    outputs), rewritten whole by each run of the stage."""
+    path = VOLATILE_ROOT / f"{stage}.json"
+    write_json(path, record)
+    return path
 
 
 def manifest(
     hashes: dict[str, str], seeds: dict[str, int], env: dict[str, Any] | None = None, **extra: Any
 ) -> dict[str, Any]:
     """What a run records beside its outputs; `hashes` are its inputs' tree hashes, `env`
-    an `environment()` taken earlier (now if None)."""
+    an `environment()` taken earlier (now if None). Nothing volatile goes in `extra`: that
+    is write_volatile()'s."""
     return {
         **(env if env is not None else environment()),
         "seeds": seeds,

@@ -547,14 +547,21 @@ def test_the_copilot_advisors_valid_diff_is_applied_and_recorded(advised_stage):
     assert rows[1]["fix_reason"] == (
         "proposed by gemini (gemini-2.5-flash): a lower learning rate, less activation memory"
     )
-    # durations and dvclive's timing series are in the manifest, not in results/ (tracked)
+    # durations and dvclive's timing series are in .forge/volatile/ (untracked), neither in
+    # results/ (tracked by git) nor in the manifest (DVC-cached)
     assert all("seconds" not in r for r in rows)
     manifest = json.loads(Path("out/manifest.json").read_text())
-    assert all(r["seconds"] >= 0 for r in manifest["attempts"])
-    assert manifest["timing"] == {
+    assert [r["class"] for r in manifest["attempts"]] == ["unknown", "ok"]
+    assert all("seconds" not in r for r in manifest["attempts"])
+    assert not {"timing", "git_sha"} & set(manifest)
+    assert "platform" not in manifest["versions"]
+    volatile = json.loads(Path(".forge/volatile/train.json").read_text())
+    assert all(r["seconds"] >= 0 for r in volatile["attempts"]) and len(volatile["attempts"]) == 2
+    assert volatile["timing"] == {
         "metrics": {"train/runtime": 1.25},
         "series": {"train/runtime": [[4, 1.25]]},
     }
+    assert volatile["fingerprint"] == manifest["fingerprint"] and volatile["platform"]
     assert json.loads(Path("results/metrics.json").read_text()) == {
         "loss": 0.5,
         "step": 4,

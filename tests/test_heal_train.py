@@ -105,11 +105,16 @@ def test_bf16_nan_and_a_collective_timeout_heal_from_checkpoints(stage, monkeypa
     assert "does not support bfloat16" in first["evidence"][0]
     assert "NonFiniteLoss: loss is nan at step 4" in nan["evidence"][0]
     assert "Timed out waiting" in timeout["evidence"][0]
-    # durations are in the model's manifest (DVC-cached), not results/ (git-tracked)
+    # durations are in .forge/volatile/ (untracked): neither in results/ (git-tracked) nor in
+    # the model's manifest (DVC-cached)
     assert all("seconds" not in r for r in rows())
     manifest = json.loads(Path("out/manifest.json").read_text())
-    assert all(r["seconds"] > 0 for r in manifest["attempts"])
-    assert manifest["timing"]["metrics"]["train/runtime"] > 0
+    assert [r["class"] for r in manifest["attempts"]] == [r["class"] for r in rows()]
+    assert all("seconds" not in r for r in manifest["attempts"])
+    volatile = json.loads(Path(".forge/volatile/train.json").read_text())
+    assert [r["class"] for r in volatile["attempts"]] == [r["class"] for r in rows()]
+    assert all(r["seconds"] > 0 for r in volatile["attempts"])
+    assert volatile["timing"]["metrics"]["train/runtime"] > 0
     assert not list(Path("results").rglob("runtime.tsv"))
     # the effective config is recorded with the model; the declared one is untouched
     config = yaml.safe_load(Path("out/forge_config.yaml").read_text())
@@ -124,24 +129,70 @@ def test_bf16_nan_and_a_collective_timeout_heal_from_checkpoints(stage, monkeypa
     assert not list(Path(".forge/checkpoints").glob("train-*"))  # success cleans up
 
 
-def test_a_rerun_of_the_same_training_leaves_results_byte_for_byte(stage):
-    """results/ is tracked by git (cache: false): what a rerun writes there must not change
-    when nothing changed. Wall-clock time (each attempt's seconds, dvclive's runtime and
-    throughput) goes to the model's manifest instead."""
+def test_a_rerun_of_the_same_training_leaves_results_and_the_model_byte_for_byte(stage):
+    """results/ is tracked by git (cache: false) and the model directory's hash is in
+    dvc.lock: what a rerun writes there must not change when nothing changed (a fresh clone
+    that retrains keeps dvc.lock). Wall-clock time (each attempt's seconds, dvclive's runtime
+    and throughput), the git commit and the kernel version go to .forge/volatile/ instead."""
     recipe = replace(RECIPE, max_steps=2, save_steps=2)
 
     def snapshot() -> dict[str, bytes]:
-        return {p.as_posix(): p.read_bytes() for p in Path("results").rglob("*") if p.is_file()}
+        return {
+            p.as_posix(): p.read_bytes()
+            for p in (*Path("results").rglob("*"), *Path("out").rglob("*"))
+            if p.is_file()
+        }
 
     train(recipe)
     first = snapshot()
-    seconds = json.loads(Path("out/manifest.json").read_text())["attempts"][0]["seconds"]
+    volatile = json.loads(Path(".forge/volatile/train.json").read_text())
     train(recipe)
     assert snapshot() == first
-    assert "results/metrics.json" in first and "results/attempts.json" in first
-    manifest = json.loads(Path("out/manifest.json").read_text())
-    assert manifest["attempts"][0]["seconds"] > 0 and seconds > 0
-    assert set(manifest["timing"]["series"]) >= {"train/runtime", "train/samples_per_second"}
+    assert {"results/metrics.json", "results/attempts.json", "out/manifest.json"} <= set(first)
+    assert "out/adapter_model.safetensors" in first and "out/adapter_config.json" in first
+    manifest = json.loads(first["out/manifest.json"])
+    assert not {"timing", "git_sha"} & set(manifest) and "platform" not in manifest["versions"]
+    assert "seconds" not in manifest["attempts"][0]
+    assert "train_runtime_s" not in manifest["train"] and manifest["train"]["global_step"] == 2
+    again = json.loads(Path(".forge/volatile/train.json").read_text())
+    assert volatile["attempts"][0]["seconds"] > 0 and again["attempts"][0]["seconds"] > 0
+    assert set(again["timing"]["series"]) >= {"train/runtime", "train/samples_per_second"}
+    assert again["train"]["train_runtime_s"] > 0 and again["platform"]
+
+
+def test_a_retrained_reward_model_is_byte_for_byte_the_same(stage):
+    """Stage reward's model: its new score head is initialised from the recipe seed (a
+    worker's torch starts from a random seed), so a rerun writes the same weights."""
+    import random
+
+    from forge.recipes.reward_model import RewardModelRecipeConfig
+    from forge.train.supervisor import run_train
+
+    rng = random.Random(0)
+    for split, n in (("train", 32), ("val", 0)):
+        (Path("data/preference")).mkdir(parents=True, exist_ok=True)
+        with Path(f"data/preference/{split}.jsonl").open("w") as f:
+            for _ in range(n):
+                word = "".join(rng.choice("abcdefghij") for _ in range(6))
+                row = {
+                    "prompt": [{"role": "user", "content": f"reverse: {word}"}],
+                    "chosen": [{"role": "assistant", "content": word[::-1]}],
+                    "rejected": [{"role": "assistant", "content": word}],
+                }
+                f.write(json.dumps(row) + "\n")
+    recipe = RewardModelRecipeConfig(
+        method="reward_model", learning_rate=1e-3, max_steps=2, batch_size=8, eval_steps=0,
+        save_steps=2,
+    )  # fmt: skip
+
+    def retrain() -> dict[str, bytes]:
+        run_train(recipe, CPU, Path("base"), Path("data"), Path("rm"), Path("rm-results"), "reward")
+        return {p.name: p.read_bytes() for p in Path("rm").iterdir() if p.is_file()}
+
+    first = retrain()
+    assert "model.safetensors" in first and "manifest.json" in first
+    assert retrain() == first
+    assert json.loads(Path(".forge/volatile/reward.json").read_text())["part"] == "reward"
 
 
 def test_exhausted_attempts_fail_listing_each_class_and_fix(stage, monkeypatch):
@@ -167,15 +218,13 @@ def test_cuda_oom_heals_under_dvc_repro_and_dvc_status_stays_clean(
     declared, and DVC records the healed run as up to date."""
     proj = tmp_path / "proj"
     shutil.copytree(ROOT / "conf", proj / "conf")
-    (proj / "stages").mkdir()
-    shutil.copy(ROOT / "stages" / "train.py", proj / "stages" / "train.py")
     shutil.copytree(world / "base", proj / "models" / "base")
     shutil.copytree(world / "data", proj / "data" / "prepared")
     hw_keys = ("backend", "device", "name", "num_processes", "precision", "quantization",
                "runtime", "strategy")  # fmt: skip
     stage = {
-        "cmd": "python stages/train.py",
-        "deps": ["stages/train.py", "models/base", "data/prepared"],
+        "cmd": "python -m forge.stages.train",
+        "deps": ["models/base", "data/prepared"],
         "params": ["recipe", *(f"hardware.{k}" for k in hw_keys)],
         "outs": ["models/candidate", {"results/train": {"cache": False}}],
     }

@@ -176,13 +176,14 @@ def test_pip_install_then_init_and_run_pass_the_gate_with_no_forge_source(tmp_pa
     are this environment's, reached through a .pth file, so nothing is downloaded), then in
     an empty git repo: `forge init && forge run` passes the gate on the tiny default."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     pure = Path(sysconfig.get_paths()["purelib"])  # this environment's site-packages
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "deps.pth").write_text(f"{pure}\n")
     py = venv / "bin/python"
-    sh(str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
-       cwd=tmp_path)  # fmt: skip
+    # this pip, run for the new interpreter; the build uses this environment's setuptools
+    sh(sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+       "--no-build-isolation", str(ROOT), cwd=tmp_path)  # fmt: skip
     where = sh(str(py), "-c", "import forge; print(forge.__file__)", cwd=tmp_path).stdout
     assert where.startswith(str(site)), where  # the installed wheel, not this checkout
 

@@ -1,14 +1,33 @@
 """Every recipe through the real DAG on the tiny model (`forge run recipe=X`), checked
-against what it must show; and a chat-template mismatch that must stop the DAG."""
+against what it must show; and a chat-template mismatch that must stop the DAG.
+
+base and prepare do not depend on the recipe: they run once, in a module-wide project,
+and each test starts from a copy of it (DVC cache included), so its run starts at sft."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from .conftest import BIN, make_project, sh
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("recipes") / "proj")
+    sh(str(BIN / "dvc"), "repro", "prepare", cwd=project)  # and base
+    return project
+
+
+@pytest.fixture
+def project(built: Path, tmp_path: Path) -> Path:
+    """A copy of `built`: base and prepare done and cached."""
+    dest = tmp_path / "proj"
+    shutil.copytree(built, dest, symlinks=True)
+    return dest
 
 
 def forge_run(project: Path, *overrides: str):
@@ -44,13 +63,17 @@ def rises(project: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_dpo_learns_the_preferences(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_dpo_learns_the_preferences(project: Path):
     proc = forge_run(project, "recipe=dpo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert ran(proc.stdout + proc.stderr) == [
-        "base", "prepare", "sft", "reward", "train", "contract", "evaluate", "gate"
-    ]  # fmt: skip
+        "sft",
+        "reward",
+        "train",
+        "contract",
+        "evaluate",
+        "gate",
+    ]  # fmt: skip (base and prepare: done once, in `built`)
     m = metrics(project)
     assert m["eval/candidate/preference_accuracy"] > 0.6
     assert m["eval/candidate/reward_margin"] > 0
@@ -59,11 +82,10 @@ def test_dpo_learns_the_preferences(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_kto_learns_from_unpaired_rows_and_keeps_exact_match(tmp_path: Path):
+def test_kto_learns_from_unpaired_rows_and_keeps_exact_match(project: Path):
     """KTO's implicit reward is 0 for every answer at the warm start (the adapter is
     off); on held-out pairs it must come to rank the desirable answer first, without
     costing more than 0.03 of the warm start's exact match."""
-    project = make_project(tmp_path / "proj")
     proc = forge_run(project, "recipe=kto")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     unpaired = (project / "data/prepared/unpaired/train.jsonl").read_text().splitlines()
@@ -76,8 +98,7 @@ def test_kto_learns_from_unpaired_rows_and_keeps_exact_match(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_reward_model_ranks_held_out_pairs(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_reward_model_ranks_held_out_pairs(project: Path):
     proc = forge_run(project, "recipe=reward_model")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     m = metrics(project)
@@ -91,8 +112,7 @@ def test_reward_model_ranks_held_out_pairs(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_grpo_raises_the_programmatic_reward(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_grpo_raises_the_programmatic_reward(project: Path):
     proc = forge_run(project, "recipe=grpo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert rises(project)
@@ -101,8 +121,7 @@ def test_grpo_raises_the_programmatic_reward(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_rlhf_trains_a_reward_model_then_the_policy_against_it(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_rlhf_trains_a_reward_model_then_the_policy_against_it(project: Path):
     proc = forge_run(project, "recipe=rlhf")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout + proc.stderr
@@ -116,8 +135,7 @@ def test_rlhf_trains_a_reward_model_then_the_policy_against_it(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_merged_weights_answer_like_the_adapter(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_merged_weights_answer_like_the_adapter(project: Path):
     proc = forge_run(project, "recipe.lora.merge=true", "recipe.max_steps=60")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # a weak model may fail the gate
     assert (project / "models/candidate/merged/model.safetensors").is_file()
@@ -125,8 +143,7 @@ def test_merged_weights_answer_like_the_adapter(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_a_chat_template_mismatch_fails_the_dag(tmp_path: Path):
-    project = make_project(tmp_path / "proj")
+def test_a_chat_template_mismatch_fails_the_dag(project: Path):
     run = project / "forge/train/run.py"  # TrainRun.fit saves every recipe's tokenizer
     text = run.read_text()
     saved = "            trainer.processing_class.save_pretrained(str(out))\n"

@@ -106,7 +106,7 @@ def project_workflow(text: str, name: str) -> str:
     pins = _pins("s3", "gs", "azure", "ssh")
     cases = " ".join(f"{s}://*) extra={pins.get(s, '')} ;;" for s in ("s3", "gs", "azure", "ssh"))
     install = (  # every run: a restored .venv gets the Forge FORGE_PACKAGE names now
-        "      - name: install Forge (the FORGE_PACKAGE secret, its pip requirement; docs/init.md)\n"
+        "      - name: install Forge (FORGE_PACKAGE secret, its pip requirement; docs/init.md)\n"
         "        env:\n"
         "          FORGE_PACKAGE: ${{ secrets.FORGE_PACKAGE }}\n"
         "        run: |\n"

@@ -27,9 +27,11 @@ class RewardModelRecipeConfig(RecipeConfig):
 
 def train(cfg: RewardModelRecipeConfig, run: Run) -> dict[str, Any]:
     """Train every weight of the reward model; save it and its tokenizer."""
+    from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
 
     tokenizer = run.tokenizer()
+    set_seed(cfg.seed)  # the new score head's initial weights (the trainer seeds only later)
     model = run.reward_model_to_train(tokenizer)
     prefs = run.data / "preference"
     val = preference_dataset(prefs / "val.jsonl")

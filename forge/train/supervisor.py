@@ -6,11 +6,14 @@ Checkpoints live in .forge/checkpoints/<part>-<fingerprint>/, outside DVC's outp
 DVC deletes before a stage runs). The fingerprint covers every input of the part, so a
 rerun after a crash resumes only the very same training; success removes them.
 
-What differs on every run (wall-clock time) stays out of results/<stage>/, which git tracks:
-each attempt's seconds and dvclive's runtime and throughput series go into the model's
-manifest.json (a DVC-cached output); results/<stage>/attempts.json keeps the rest of each
-attempt (class, evidence, fix, the step it resumed from), so a rerun of the same training
-leaves the tracked files as they were.
+What differs on every run stays out of both results/<stage>/ (tracked by git) and the
+model's manifest.json (a DVC-cached output), so that a rerun of the same training, here or
+in a fresh clone on a machine of the same kind, writes the same bytes and dvc.lock keeps its
+hashes: each attempt's seconds, dvclive's runtime and throughput metrics and series, the
+trainer's runtime, the git commit and the full platform string go into the untracked
+.forge/volatile/<stage>.json (forge/record.py write_volatile), rewritten by each successful
+run. results/<stage>/attempts.json and the manifest keep the rest of each attempt (class,
+evidence, fix, the step it resumed from).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import yaml
 
 from forge.config.schema import HardwareConfig, RecipeConfig
 from forge.errors import TrainingFailed
-from forge.record import environment, manifest, tree_hash, write_json
+from forge.record import environment, manifest, tree_hash, volatile, write_json, write_volatile
 from forge.runtime import Job, get_runtime
 from forge.runtime.launch import launch_argv
 from forge.train.run import RunSpec
@@ -39,7 +42,8 @@ from forge.train.run import RunSpec
 CHECKPOINT_ROOT = Path(".forge/checkpoints")
 # dvclive metrics measured in wall-clock time (HF's train_runtime, eval_samples_per_second...)
 TIMING = ("runtime", "samples_per_second", "steps_per_second", "step_time")
-VOLATILE_ROW_KEYS = ("seconds",)  # an attempt's duration: in the manifest, not results/
+VOLATILE_ROW_KEYS = ("seconds",)  # an attempt's duration: in .forge/volatile/ alone
+VOLATILE_FACT_KEYS = ("train_runtime_s",)  # the worker's facts measured in wall-clock time
 
 
 def fingerprint(recipe: RecipeConfig, hw: HardwareConfig, hashes: dict[str, str], part: str) -> str:
@@ -182,7 +186,8 @@ def split_timing(live: Path) -> dict[str, Any]:
 
 
 def stable_rows(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The attempts as results/<stage>/attempts.json keeps them: without their durations."""
+    """The attempts as results/<stage>/attempts.json and the manifest keep them: without
+    their durations."""
     return [{k: v for k, v in row.items() if k not in VOLATILE_ROW_KEYS} for row in attempts]
 
 
@@ -237,11 +242,20 @@ def run_train(
     eff_recipe, eff_hw = heal.apply(heal.merged(attempts), recipe, hw)
 
     base_record = json.loads((base / "forge_base.json").read_text())
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # PYTHONHASHSEED: sets iterate in one order, so peft's adapter_config.json (target_modules
+    # is a set) is written the same by every run
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONHASHSEED": "0",
+    }
     runtime = get_runtime(hw.runtime)
-    # the manifest's git and version facts, read while the worker starts (not after it ends)
+    # the version facts (manifest) and the git commit (.forge/volatile/), read while the
+    # worker starts (not after it ends)
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     pool = ThreadPoolExecutor(max_workers=1)
-    env_facts = pool.submit(environment)
+    env_facts = pool.submit(lambda: (environment(), volatile()))
     pool.shutdown(wait=False)
     budget = recipe.heal.max_attempts if recipe.heal.enabled else 1
     fix: heal.Fix | None = None
@@ -356,22 +370,22 @@ def run_train(
     from dataclasses import asdict
 
     effective = {"recipe": asdict(eff_recipe), "hardware": asdict(eff_hw)}
+    stable_env, volatile_env = env_facts.result()
     write_json(
         out / "manifest.json",
         manifest(
             hashes=hashes,
             seeds={"recipe": recipe.seed},
-            env=env_facts.result(),
+            env=stable_env,
             fingerprint=fp,
-            attempts=attempts,
-            timing=timing,
+            attempts=stable_rows(attempts),
             healed=facts_healed,
             effective_config=effective,
             base_model=base_record,
             part=part,
             datasets=datasets,
             licenses=sorted({d["license"] for d in datasets}),
-            train=facts,
+            train={k: v for k, v in facts.items() if k not in VOLATILE_FACT_KEYS},
             chat_template_sha256=hashlib.sha256(
                 (out / "chat_template.jinja").read_bytes()
             ).hexdigest()
@@ -390,6 +404,19 @@ def run_train(
         shutil.rmtree(results)
     shutil.copytree(spec.live_dir, results)
     write_json(results / "attempts.json", stable_rows(attempts))
+    write_volatile(
+        part,
+        {
+            **volatile_env,
+            "part": part,
+            "fingerprint": fp,
+            "started": started_at,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "attempts": attempts,
+            "timing": timing,
+            "train": {k: facts[k] for k in VOLATILE_FACT_KEYS if k in facts},
+        },
+    )
     shutil.rmtree(ckpt)
     if facts_healed:
         print(
