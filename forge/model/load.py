@@ -72,14 +72,21 @@ def _require_cuda(what: str, key: str) -> None:
 
 
 def _from_pretrained(cls: Any, path: str, **kw: Any) -> Any:
-    """from_pretrained with a missing or unreadable model said in one line."""
+    """from_pretrained with a missing or unreadable model said in one line. A tokenizer
+    forgets `local_files_only`, which transformers records from HF_HUB_OFFLINE and would
+    write into every tokenizer_config.json saved from it: a saved model must not depend on
+    the environment it was trained in (a fresh clone's dvc.lock matches)."""
     try:
-        return cls.from_pretrained(path, **kw)
+        loaded = cls.from_pretrained(path, **kw)
     except (OSError, ValueError) as exc:
         raise ForgeError(
             f"{path}: cannot load a model from here ({str(exc).splitlines()[0]})",
             hint="check the path, or rerun the stage that writes it (`dvc repro`)",
         ) from exc
+    init_kwargs = getattr(loaded, "init_kwargs", None)
+    if isinstance(init_kwargs, dict):
+        init_kwargs.pop("local_files_only", None)
+    return loaded
 
 
 def load_tokenizer(path: str | Path):
