@@ -20,7 +20,7 @@ def main(
     params: Path = typer.Option(Path("params.yaml"), help="File to write or check."),
     conf: Path = typer.Option(Path("conf"), help="Config directory."),
 ) -> None:
-    """Compose conf/ into a sorted, validated params.yaml that records its overrides."""
+    """Compose conf/ into a validated params.yaml that records its overrides and forge.version."""
     from forge.api import config
 
     if check:

@@ -8,7 +8,9 @@ import typer
 
 
 def main(
-    directory: Path = typer.Argument(Path("."), help="The project's directory (made if absent)."),
+    directory: Path = typer.Argument(
+        Path("."), metavar="DIR", help="The project's directory (made if absent)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite files that differ."),
 ) -> None:
     """Make DIR (default: here) a Forge project: `conf/` with every group, `dvc.yaml`,
