@@ -50,6 +50,7 @@ def test_init_writes_a_project_without_forge_source(tmp_path):
         ".dvc/config",
         "data/raw/demo.jsonl",
         "data/cards/demo.yaml",
+        "containers/Dockerfile.cpu",
         ".github/workflows/pipeline.yml",
         ".github/workflows/promote.yml",
         ".gitignore",

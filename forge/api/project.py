@@ -1,10 +1,11 @@
 """forge init: scaffold a Forge project into a git repo, new or existing.
 
 What a project gets (TEMPLATE): conf/ with every group, dvc.yaml, params.yaml, the DVC
-settings Forge needs (.dvc/config), the demo data with its cards, the pipeline and promote
-workflows, .gitignore and .dvcignore entries, and a README section. No Forge source: the
-stages are Forge's packaged ones (`python -m forge.stages.<stage>`), and each stage's deps
-are the project's own inputs plus `forge.version` in params.yaml.
+settings Forge needs (.dvc/config), the demo data with its cards, the training images'
+Dockerfiles, the pipeline and promote workflows, .gitignore and .dvcignore entries, and a
+README section. No Forge source: the stages are Forge's packaged ones (`python -m
+forge.stages.<stage>`), and each stage's deps are the project's own inputs plus
+`forge.version` in params.yaml.
 
 The template is this repository's own project (one copy): a built wheel carries it in
 forge/_project/ (setup.py copies it there), a source checkout reads it in place. dvc.yaml
@@ -27,6 +28,7 @@ TEMPLATE = (
     "conf",
     "data/raw",
     "data/cards",
+    "containers",  # Dockerfile.<target>, for hardware.runtime=docker (yours to adapt)
     "dvc.yaml",
     ".github/workflows/pipeline.yml",
     ".github/workflows/promote.yml",

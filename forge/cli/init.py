@@ -14,8 +14,9 @@ def main(
     force: bool = typer.Option(False, "--force", help="Overwrite files that differ."),
 ) -> None:
     """Make DIR (default: here) a Forge project: `conf/` with every group, `dvc.yaml`,
-    `params.yaml`, DVC, the demo data and its cards, CI workflows, `.gitignore` and
-    `.dvcignore` entries and a README section. Then `forge run` trains the tiny default.
+    `params.yaml`, DVC, the demo data and its cards, the training images' Dockerfiles, CI
+    workflows, `.gitignore` and `.dvcignore` entries and a README section. Then `forge run`
+    trains the tiny default.
 
     No Forge source is copied: the stages run Forge's packaged ones (`python -m
     forge.stages.<stage>`) and depend on your inputs and on `forge.version`. DIR becomes a
