@@ -197,3 +197,48 @@ def test_block_policy_stops_the_dag_at_prepare(project: Path):
     assert "Traceback" not in proc.stderr
     assert not (project / "data/prepared").exists()
     assert not (project / "results/prepare/report.json").exists()
+
+
+def test_study_counts_with_the_built_bases_tokenizer(project: Path):
+    """Once the base stage has run, lengths are in the base model's tokens (the one
+    loader's base_path resolves where its tokenizer lies)."""
+    from forge.config.schema import TinyModelConfig
+    from forge.model.tiny import build_tokenizer
+
+    base = project / "models/base"
+    base.mkdir(parents=True)
+    build_tokenizer(TinyModelConfig(), ["reverse: abcd dcba"] * 20).save_pretrained(base)
+    (base / "forge_base.json").write_text(json.dumps({"name": "tiny", "source": "tiny"}))
+    path = project / "data/raw/study.jsonl"
+    path.write_text(json.dumps({"prompt": "reverse: abc", "completion": "cba"}) + "\n")
+    proc = forge(project, "data", "study", "data/raw/study.jsonl", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["tokenizer"] == "models/base/tokenizer.json"
+
+
+def test_study_finds_a_hub_bases_tokenizer_in_the_cache(project: Path, tmp_path: Path):
+    """A hub base keeps its files in the Hugging Face cache (models/base holds the record):
+    the study counts with the tokenizer of the recorded snapshot."""
+    import os
+
+    from forge.config.schema import TinyModelConfig
+    from forge.model.tiny import build_tokenizer
+
+    rev = "ab" * 20
+    snapshot = tmp_path / "hf/hub/models--org--small/snapshots" / rev
+    snapshot.mkdir(parents=True)
+    build_tokenizer(TinyModelConfig(), ["reverse: abcd dcba"] * 20).save_pretrained(snapshot)
+    (project / "models/base").mkdir(parents=True)
+    record = {"source": "hub", "hub_id": "org/small", "resolved_revision": rev}
+    (project / "models/base/forge_base.json").write_text(json.dumps(record))
+    path = project / "data/raw/study.jsonl"
+    path.write_text(json.dumps({"prompt": "reverse: abc", "completion": "cba"}) + "\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    proc = subprocess.run(
+        [str(BIN / "forge"), "data", "study", "data/raw/study.jsonl", "--json"],
+        cwd=project, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["tokenizer"] == f"{snapshot}/tokenizer.json"

@@ -65,6 +65,20 @@ def _max_length() -> int | None:
         return None
 
 
+def _tokenizer_dir(base: Path) -> Path | None:
+    """Where the built base model's tokenizer lies (the one loader's base_path: models/base,
+    or a hub base's cached snapshot); None before the base stage has run."""
+    from forge.errors import ForgeError
+    from forge.model.base import BASE_RECORD, base_path
+
+    if not (base / BASE_RECORD).is_file():
+        return None
+    try:
+        return Path(base_path(base))
+    except ForgeError:  # a hub base whose snapshot left the cache
+        return None
+
+
 def study(
     path: Path,
     fmt: str = "auto",
@@ -79,7 +93,7 @@ def study(
     from forge.data.study import study as run_study
 
     limit = max_length if max_length is not None else _max_length()
-    result = run_study(path, fmt, base, limit, progress=progress)
+    result = run_study(path, fmt, _tokenizer_dir(base), limit, progress=progress)
     png = plot or Path(".forge/study") / f"{path.stem}_lengths.png"
     result["plot"] = plot_png(result, png).as_posix()
     return result

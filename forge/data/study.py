@@ -25,13 +25,12 @@ SAMPLES = 5
 BINS = 20
 
 
-def load_tokenizer(base_dir: Path) -> tuple[str, Callable[[list[str]], list[int]]]:
-    """(name, lengths of a batch of texts): the base model's tokenizer when it is built."""
-    tok_file = None
-    record = base_dir / "forge_base.json"
-    if record.is_file():
-        local = json.loads(record.read_text()).get("local_path") or str(base_dir)
-        tok_file = Path(local) / "tokenizer.json"
+def load_tokenizer(
+    tokenizer_dir: Path | None,
+) -> tuple[str, Callable[[list[str]], list[int]]]:
+    """(name, lengths of a batch of texts): the base model's tokenizer.json in
+    `tokenizer_dir` (forge.api.data resolves it: models/base, or a hub base's snapshot)."""
+    tok_file = tokenizer_dir / "tokenizer.json" if tokenizer_dir is not None else None
     if tok_file is not None and tok_file.is_file():
         from tokenizers import Tokenizer
 
@@ -73,13 +72,13 @@ def histogram(lengths: list[int], bins: int = BINS) -> list[dict[str, int]]:
 def study(
     path: Path,
     fmt: str = "auto",
-    base_dir: Path = Path("models/base"),
+    tokenizer_dir: Path | None = None,
     max_length: int | None = None,
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     inside_project(path)
     reader = Reader(path, fmt, "--format")
-    tokenizer, count = load_tokenizer(base_dir)
+    tokenizer, count = load_tokenizer(tokenizer_dir)
     pii = PiiReport()
     maybe = pii_candidates(path)  # JSONL: only the records the prefilter flags can hold PII
     lengths: list[int] = []
