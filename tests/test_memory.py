@@ -123,6 +123,26 @@ def test_tiny_model_shape_comes_from_its_config():
     assert m.model_shape({"source": "hub", "hub_id": "nobody/unknown-model"}) is None
 
 
+def test_a_local_model_directorys_shape_comes_from_its_config_json(tmp_path):
+    import json
+
+    qwen = m.KNOWN_SHAPES["Qwen/Qwen2.5-0.5B-Instruct"]
+    config = {
+        "vocab_size": qwen.vocab_size,
+        "hidden_size": qwen.hidden_size,
+        "intermediate_size": qwen.intermediate_size,
+        "num_hidden_layers": qwen.num_layers,
+        "num_attention_heads": qwen.num_heads,
+        "num_key_value_heads": qwen.num_kv_heads,
+        "tie_word_embeddings": True,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shape = m.model_shape({"source": "local", "path": str(tmp_path)})
+    assert shape is not None and shape.params == qwen.params  # ~0.5B: what it will load
+    # a .gguf file (or nothing there): no estimate, rather than a wrong one
+    assert m.model_shape({"source": "local", "path": str(tmp_path / "x.gguf")}) is None
+
+
 @pytest.mark.parametrize(
     ("overrides", "method", "rank", "precision"),
     [

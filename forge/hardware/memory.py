@@ -122,12 +122,30 @@ def model_shape(model: dict[str, Any]) -> Shape | None:
             num_kv_heads=t["num_heads"],
             tied_embeddings=True,
         )
+    if model.get("source") == "local":
+        return _local_shape(model.get("path"))
     hub_id = model.get("hub_id")
     if not hub_id:
         return None
     if hub_id in KNOWN_SHAPES:
         return KNOWN_SHAPES[hub_id]
     return _cached_hf_shape(hub_id, model.get("revision"))
+
+
+def _local_shape(path: Any) -> Shape | None:
+    """model.source=local: the config.json of a Hugging Face directory. A .gguf file's
+    shape is known only once it is loaded (None: no estimate)."""
+    import json
+    from pathlib import Path
+
+    config = Path(str(path)) / "config.json" if path else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+        return Shape.from_hf_config(data.get("text_config", data))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _cached_hf_shape(hub_id: str, revision: str | None) -> Shape | None:
