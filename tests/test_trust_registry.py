@@ -246,7 +246,17 @@ def test_a_detached_head_promotes_only_with_an_explicit_rev(project: Path):
     code, _, err = invoke(
         "promote", "assistant", "--stage", "staging", "--rev", "--all", cwd=project
     )
-    assert (code, err) == (2, "forge: error: --rev '--all': not a commit in this repository\n")
+    assert (code, err) == (
+        2,
+        "forge: error: --rev '--all': not a revision name (e.g. HEAD, a tag)\n",
+    )
+    code, _, err = invoke(
+        "promote", "assistant", "--stage", "staging", "--rev", "nosuch", cwd=project
+    )
+    assert err == (
+        "forge: error: --rev 'nosuch': not a commit in this repository (give HEAD, a "
+        "branch, a commit or a version tag like assistant@v1.0.0)\n"
+    )
     assert tags(project) == before
 
     code, out, err = invoke(

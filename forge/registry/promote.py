@@ -281,15 +281,9 @@ def _unverified_version(repo: Path, name: str, version: str) -> str | None:
 
 def _commit(repo: Path, rev: str) -> str:
     """The commit `rev` names; one line when it names none."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0 or not rev.strip():
-        raise ForgeError(f"--rev {shown(rev)}: not a commit in this repository")
-    return proc.stdout.strip()
+    from forge.registry.refs import commit_of
+
+    return commit_of(rev, repo, "--rev")
 
 
 def _check_cached(repo: Path, name: str, commit: str) -> None:

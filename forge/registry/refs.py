@@ -30,6 +30,29 @@ STAGE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 FETCHED = Path(".forge") / "models"
 
 
+def commit_of(rev: str, repo: Path = Path("."), label: str = "revision") -> str:
+    """The commit `rev` names in `repo` (forge promote --rev, forge report's revisions);
+    one line naming `label` when it is option-like or names no commit."""
+    if not rev or rev.startswith("-") or any(c in rev for c in "\n\r\0") or len(rev) > 200:
+        raise ForgeError(f"{label} {rev[:60]!r}: not a revision name", hint="e.g. HEAD, a tag")
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=repo, capture_output=True)
+        if inside.returncode != 0:
+            where = repo if repo.is_absolute() else Path.cwd() / repo
+            raise ForgeError(f"{where}: not a git repository", hint="run from a Forge project")
+        raise ForgeError(
+            f"{label} {rev!r}: not a commit in this repository",
+            hint="give HEAD, a branch, a commit or a version tag like assistant@v1.0.0",
+        )
+    return proc.stdout.strip()
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A model directory, the root its adapter's base path is relative to, and its label."""

@@ -229,23 +229,10 @@ def overview(root: Path = Path(".")) -> dict[str, Any]:
 
 
 def check_rev(rev: str) -> str:
-    """The commit `rev` names; ForgeError when it is option-like or names no commit."""
-    if not rev or rev.startswith("-") or any(c in rev for c in "\n\r\0") or len(rev) > 200:
-        raise ForgeError(f"revision {rev[:60]!r}: not a revision name", hint="e.g. HEAD, a tag")
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        inside = subprocess.run(["git", "rev-parse", "--git-dir"], capture_output=True)
-        if inside.returncode != 0:
-            raise ForgeError(f"{Path.cwd()}: not a git repository", hint="run from a Forge project")
-        raise ForgeError(
-            f"revision {rev!r}: not a commit in this repository",
-            hint="give HEAD, a branch, a commit or a version tag like assistant@v1.0.0",
-        )
-    return proc.stdout.strip()
+    """The commit `rev` names (forge.registry.refs.commit_of)."""
+    from forge.registry.refs import commit_of
+
+    return commit_of(rev)
 
 
 def report(revs: list[str] | None = None) -> dict[str, Any]:
