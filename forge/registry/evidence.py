@@ -210,12 +210,8 @@ def unverified(repo: Path, commit: str, text: str | None) -> str | None:
     return f"at {commit[:7]}: {found[0]}" if found else None
 
 
-def tags(repo: Path, name: str, shown: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The tags behind `shown` (one artifact's `gto show` row) that do not verify:
-    {"versions": {version: why}, "stages": {stage: why}}, each empty when all verify."""
-    from gto import api
-
-    events = api.history(str(repo), name)
+def _verifier(repo: Path):
+    """`unverified` of a GTO event, checked once per (commit, annotation)."""
     seen: dict[tuple[str, str], str | None] = {}
 
     def why(event: dict[str, Any]) -> str | None:
@@ -223,6 +219,43 @@ def tags(repo: Path, name: str, shown: dict[str, Any]) -> dict[str, dict[str, st
         if key not in seen:
             seen[key] = unverified(repo, event["commit"], event.get("message"))
         return seen[key]
+
+    return why
+
+
+def history(repo: Path, name: str) -> list[dict[str, Any]]:
+    """GTO's events for `name`, newest first, each with the gate verdicts its tag's
+    annotation carries and why the tag does not verify (None when it does)."""
+    from gto import api
+
+    why = _verifier(repo)
+    out = []
+    for event in api.history(str(repo), name):
+        try:
+            note = json.loads(event.get("message") or "")
+        except ValueError:
+            note = None
+        note = note if isinstance(note, dict) else {}
+        out.append(
+            {
+                **{k: event.get(k) for k in ("timestamp", "event", "version", "stage", "ref")},
+                "commit": event["commit"],
+                "gates": note.get("gates") or {},
+                "passed": note.get("passed"),
+                "unverified": why(event),
+            }
+        )
+    return out
+
+
+def tags(repo: Path, name: str, shown: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The tags behind `shown` (one artifact's `gto show` row) that do not verify:
+    {"versions": {version: why}, "stages": {stage: why}}, each empty when all verify.
+    Only the tags shown are checked."""
+    from gto import api
+
+    events = api.history(str(repo), name)
+    why = _verifier(repo)
 
     out: dict[str, dict[str, str]] = {"versions": {}, "stages": {}}
     registered = {e["version"]: e for e in events if e["event"] == "registration"}

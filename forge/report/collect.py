@@ -85,43 +85,13 @@ def runs(selected: str | None = None, last_n: int | None = None) -> dict[str, An
     }
 
 
-def _history(root: Path, name: str) -> list[dict[str, Any]]:
-    """GTO's events for `name`, newest first, each with the gate verdicts its tag's
-    annotation carries and why the tag does not verify (None when it does)."""
-    from gto import api as gto
-
-    from forge.registry import evidence
-
-    events = gto.history(str(root), name)
-    why: dict[tuple[str, str], str | None] = {}  # one check per annotated commit
-    out = []
-    for event in events:
-        key = (event["commit"], event.get("message") or "")
-        if key not in why:
-            why[key] = evidence.unverified(root, event["commit"], event.get("message"))
-        try:
-            note = json.loads(event.get("message") or "")
-        except ValueError:
-            note = None
-        note = note if isinstance(note, dict) else {}
-        out.append(
-            {
-                **{k: event.get(k) for k in ("timestamp", "event", "version", "stage", "ref")},
-                "commit": event["commit"],
-                "gates": note.get("gates") or {},
-                "passed": note.get("passed"),
-                "unverified": why[key],
-            }
-        )
-    return out
-
-
 def models(root: Path = Path("."), history: bool = True) -> dict[str, Any]:
     """The registry (forge models), the artifacts dvc.yaml declares, each artifact's
     promotion history (unless `history` is false), and the workspace's gate decision (what a
     promotion would rest on)."""
     from forge.api import registry
     from forge.api import runs as api_runs
+    from forge.registry import evidence
     from forge.registry.promote import artifacts
 
     problems: list[str] = []
@@ -129,7 +99,7 @@ def models(root: Path = Path("."), history: bool = True) -> dict[str, Any]:
     shown = _safe(problems, "registry", registry.models, {})
     declared = _safe(problems, "dvc.yaml", lambda: artifacts(root), {})
     events = {
-        name: _safe(problems, f"history of {name}", lambda n=name: _history(root, n), [])
+        name: _safe(problems, f"history of {name}", lambda n=name: evidence.history(root, n), [])
         for name in sorted(set(shown) | set(declared))
         if history
     }
