@@ -18,8 +18,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,34 +32,14 @@ FORGE = str(Path(sys.executable).parent / "forge")
 LEAN = ["recipe.max_steps=40", "recipe.eval_steps=0", "eval.limit=20"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(project: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    from forge.serve.server import spawn
+
     env = {k: v for k, v in os.environ.items() if k != "FORGE_API_KEYS"}
-    proc = subprocess.Popen(
-        [FORGE, "serve", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/openapi.json", timeout=2)
-            return proc, url
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"serve_load: forge serve did not start: {proc.communicate()[1]}")
-            time.sleep(0.2)
+    try:
+        return spawn(project, env=env, stdout=subprocess.DEVNULL)
+    except RuntimeError as exc:
+        sys.exit(f"serve_load: {exc}")
 
 
 async def load(url: str, paths: list[str], total: int, concurrency: int) -> dict:
@@ -155,8 +133,9 @@ def main() -> None:
             result["launches"] = launches(url, args.launches)
             result["consistent"] = consistent(project)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        from forge.serve.server import stop
+
+        stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))

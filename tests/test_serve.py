@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from forge.serve.server import spawn
+from forge.serve.server import stop as stop_server
 
 from .conftest import BIN, GIT_ENV, ROOT, sh
 from .test_trust_registry import commit_with, make_registry_project
@@ -26,46 +27,10 @@ READ = "r" * 8 + "-read-key-for-tests"
 LOSS = "step\tloss\n0\t3.0\n1\t2.5\n2\t1.75\n3\t1.0\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(project: Path, env: dict[str, str] | None = None, *args: str):
     """`forge serve` on a free loopback port; (process, base url) once it answers."""
-    port = free_port()
     full = {**os.environ, **GIT_ENV, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
-    proc = subprocess.Popen(
-        [str(BIN / "forge"), "serve", "--port", str(port), *args],
-        cwd=project,
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/openapi.json", timeout=2)
-            return proc, url
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop_server(proc)
-                raise AssertionError(f"forge serve did not start:\n{proc.communicate()}") from None
-            time.sleep(0.2)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    return spawn(project, args, full)
 
 
 def make_served_project(dest: Path) -> Path:
