@@ -267,12 +267,9 @@ def _accept(
     script_path.parent.mkdir(parents=True, exist_ok=True)
     script_path.write_text(header + answer["script"], encoding="utf-8")
     add_stage(stage, stage_block(stage, script_path, raw, out_dir))
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    from forge import dvc
+
+    proc = dvc.run("repro", "--single-item", stage)
     if proc.returncode != 0:
         lines = [x for x in (proc.stderr + proc.stdout).splitlines() if x.strip()]
         raise ForgeError(f"dvc repro {stage} failed ({lines[-1] if lines else proc.returncode})")

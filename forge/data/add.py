@@ -4,7 +4,6 @@ scan it for PII, and (add) track it with DVC and write its card."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +43,9 @@ def _git_tracked(path: Path) -> bool:
 
 
 def _dvc_add(path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "add", "-q", path.as_posix()], capture_output=True, text=True
-    )
+    from forge import dvc
+
+    proc = dvc.run("add", "-q", path.as_posix())
     if proc.returncode != 0:
         lines = [x for x in (proc.stderr + proc.stdout).splitlines() if x.strip()]
         raise DataError(f"{path}: dvc add failed ({lines[0] if lines else proc.returncode})")

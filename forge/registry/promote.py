@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +79,9 @@ def checks(repo: Path) -> list[str]:
     ]
     if dirty:
         problems.append(f"the git tree is dirty ({', '.join(dirty[:5])}); commit or stash first")
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, capture_output=True, text=True
-    )
+    from forge import dvc
+
+    status = dvc.run("status", "--json", cwd=repo)
     stale = sorted(json.loads(status.stdout or "{}")) if status.returncode == 0 else ["?"]
     if stale:
         problems.append(

@@ -31,7 +31,9 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd)
+    from forge import dvc
+
+    return dvc.run(*args, cwd=cwd)
 
 
 def _tail(proc: subprocess.CompletedProcess) -> str:

@@ -19,7 +19,6 @@ one process ever writes the repo."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -116,10 +115,9 @@ def apply_overlay(overlay: Path, work: Path, stage_names: list[str]) -> None:
 
 
 def _env(spec: dict[str, Any]) -> dict[str, str]:
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path}
-    env.update(spec.get("env") or {})
-    return env
+    from forge import dvc
+
+    return dvc.env(spec.get("env") or {})
 
 
 def _read(path: Path) -> Any:
@@ -140,7 +138,9 @@ def run_point(spec: dict[str, Any]) -> dict[str, Any]:
     except (OSError, RuntimeError) as exc:
         log.write_text(f"{exc}\n", encoding="utf-8")
         return {**result, "ok": False, "error": f"workspace: {exc}", "wall_s": 0.0}
-    dvc = [sys.executable, "-m", "dvc"]
+    from forge import dvc as forge_dvc
+
+    dvc = forge_dvc.argv()
     if spec.get("stages"):
         cmd = [*dvc, "repro", *spec["stages"]]
     else:
