@@ -18,7 +18,7 @@ from .conftest import BIN, make_project, sh
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     project = make_project(tmp_path_factory.mktemp("recipes") / "proj")
-    sh(str(BIN / "dvc"), "repro", "prepare", cwd=project)  # and base
+    sh(str(BIN / "dvc"), "repro", "base", "prepare", cwd=project)
     return project
 
 
