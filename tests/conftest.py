@@ -22,6 +22,7 @@ GIT_ENV = {
 }
 PROJECT_FILES = [
     "conf",
+    "containers",  # as forge init writes them (hardware.runtime=docker builds from them)
     "forge",
     "data/raw",
     "data/cards",
