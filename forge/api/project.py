@@ -24,6 +24,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forge.config.schema import forge_version
+
 TEMPLATE = (
     "conf",
     "data/raw",
@@ -53,12 +55,6 @@ def template_root() -> Path:
         f"this Forge install has no project template ({package}/_project is missing)",
         hint="reinstall Forge with pip from its repository or a wheel built by `pip wheel`",
     )
-
-
-def forge_version() -> str:
-    from forge.config.schema import forge_version as version
-
-    return version()
 
 
 # -- what only a Forge checkout has -------------------------------------------------------
